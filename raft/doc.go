@@ -1,0 +1,2 @@
+// Package raft is the consensus core of natsraft.
+package raft
