@@ -127,14 +127,19 @@ func (c *testCluster) campaign(id uint64) {
 	c.stabilize()
 }
 
+// leader returns the leader of the highest term, failing the test if two
+// nodes lead the same term (election safety, §5.2).
 func (c *testCluster) leader() uint64 {
-	var lead uint64
+	var lead, term uint64
 	for id, n := range c.nodes {
-		if n.r.role == RoleLeader {
-			if lead != None {
-				c.t.Fatalf("two leaders: %d and %d", lead, id)
-			}
-			lead = id
+		if n.r.role != RoleLeader {
+			continue
+		}
+		switch {
+		case n.r.term == term:
+			c.t.Fatalf("two leaders in term %d: %d and %d", term, lead, id)
+		case n.r.term > term:
+			lead, term = id, n.r.term
 		}
 	}
 	return lead
@@ -174,4 +179,46 @@ func TestSmokeElectionAndReplication(t *testing.T) {
 			t.Fatalf("node %d applied %v", id, got)
 		}
 	}
+}
+
+// isolate drops every message to or from id until heal.
+func (c *testCluster) isolate(id uint64) {
+	c.drop = func(m Message) bool { return m.To == id || m.From == id }
+}
+
+func (c *testCluster) heal() { c.drop = nil }
+
+// tickAll ticks every node n times, stabilizing after each tick.
+func (c *testCluster) tickAll(n int) {
+	for range n {
+		for _, node := range c.nodes {
+			node.Tick()
+		}
+		c.stabilize()
+	}
+}
+
+// mustLeader returns the only leader, failing if there is none.
+func (c *testCluster) mustLeader() uint64 {
+	c.t.Helper()
+	lead := c.leader()
+	if lead == None {
+		c.t.Fatal("no leader")
+	}
+	return lead
+}
+
+// restart rebuilds node id from its storage, as after a crash (the test
+// driver syncs everything it writes, so nothing persisted is lost).
+func (c *testCluster) restart(id uint64) {
+	c.t.Helper()
+	old := c.nodes[id].r.cfg
+	cfg := defaultTestConfig(id, c.storage[id], 2)
+	cfg.PreVote, cfg.CheckQuorum = old.PreVote, old.CheckQuorum
+	n, err := NewNode(cfg)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.nodes[id] = n
+	c.applied[id] = nil
 }

@@ -108,11 +108,11 @@ func (l *raftLog) isUpToDate(lastIndex, lastTerm uint64) bool {
 
 // maybeAppend is the follower side of AppendEntries (§5.3, Figure 2
 // receiver rules 2-5). It returns the index of the last new entry and true
-// if the log contains prevIndex with prevTerm; false means reject. An error
-// means the leader contradicts our committed log: nothing was changed.
-func (l *raftLog) maybeAppend(prevIndex, prevTerm, leaderCommit uint64, ents []Entry) (uint64, bool, error) {
+// if the log contains prevIndex with prevTerm; false means reject.
+// REQUIRES: prevIndex >= committed.
+func (l *raftLog) maybeAppend(prevIndex, prevTerm, leaderCommit uint64, ents []Entry) (uint64, bool) {
 	if !l.matchTerm(prevIndex, prevTerm) {
-		return 0, false, nil
+		return 0, false
 	}
 	lastNew := prevIndex + uint64(len(ents))
 	conflict := l.findConflict(ents)
@@ -120,15 +120,15 @@ func (l *raftLog) maybeAppend(prevIndex, prevTerm, leaderCommit uint64, ents []E
 	case conflict == 0:
 		// Every entry is already present: nothing to append (rule 3/4).
 	case conflict <= l.committed:
-		// Leader completeness (§5.4) says this cannot happen; refuse it
-		// rather than lose a committed entry.
-		return 0, false, fmt.Errorf("%w: entry %d conflicts with a committed entry (commit %d)", ErrSafetyViolation, conflict, l.committed)
+		// Unreachable: callers answer appends below the commit index
+		// without calling us, and leader completeness (§5.4) does the rest.
+		panic(fmt.Sprintf("raft: entry %d conflicts with committed entry (commit %d)", conflict, l.committed))
 	default:
 		l.append(ents[conflict-(prevIndex+1):]...)
 	}
 	// Rule 5: commitIndex = min(leaderCommit, index of last new entry).
 	l.commitTo(min(leaderCommit, lastNew))
-	return lastNew, true, nil
+	return lastNew, true
 }
 
 // findConflict returns the index of the first entry of ents that is absent

@@ -18,10 +18,6 @@ var (
 	ErrStepLocalMsg = errors.New("raft: cannot step a local message from the network")
 	// ErrInvalidMessage: a message that is malformed for its type.
 	ErrInvalidMessage = errors.New("raft: invalid message")
-	// ErrSafetyViolation: a message contradicts what this node knows is
-	// committed; it was refused. Raft's guarantees say this never happens
-	// between correct nodes: it deserves an operator's attention.
-	ErrSafetyViolation = errors.New("raft: message contradicts committed state")
 )
 
 // Rand is the source of randomness for election timeouts. A seeded source

@@ -70,8 +70,20 @@ func (r *raft) flushBroadcast() {
 	}
 	for id := range r.progress {
 		if id != r.id {
-			r.sendAppend(id, true)
+			r.replicateTo(id)
 		}
+	}
+}
+
+// replicateTo sends a follower everything it lacks, as many appends as
+// flow control allows, or an empty append that carries the commit index.
+func (r *raft) replicateTo(id uint64) {
+	sent := false
+	for r.sendAppend(id, false) {
+		sent = true
+	}
+	if !sent {
+		r.sendAppend(id, true)
 	}
 }
 
@@ -190,8 +202,7 @@ func (r *raft) handleAppendResponse(m Message, pr *tracker.Progress) {
 		return // the commit removed this leader
 	}
 	if wasPaused || pr.Next <= r.log.lastIndex() {
-		for r.sendAppend(m.From, false) {
-		}
+		r.replicateTo(m.From)
 	}
 	if m.From == r.leadTransferee && pr.Match == r.log.lastIndex() {
 		r.sendTimeoutNow(m.From)

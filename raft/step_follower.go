@@ -18,7 +18,7 @@ func (r *raft) stepFollower(m Message) error {
 		r.send(m)
 	case MsgApp:
 		r.heardFromLeader(m.From)
-		return r.handleAppendEntries(m)
+		r.handleAppendEntries(m)
 	case MsgHeartbeat:
 		r.heardFromLeader(m.From)
 		r.handleHeartbeat(m)
@@ -45,35 +45,29 @@ func (r *raft) heardFromLeader(lead uint64) {
 // carries a hint for the leader's fast back-off: the largest index at or
 // below the rejected one whose term is at most the leader's prevLogTerm,
 // with that term, so the leader can skip a whole conflicting term.
-func (r *raft) handleAppendEntries(m Message) error {
+func (r *raft) handleAppendEntries(m Message) {
 	if m.Index < r.log.committed {
 		// Already committed here: tell the leader how far we are.
 		r.send(Message{To: m.From, Type: MsgAppResp, Index: r.log.committed})
-		return nil
+		return
 	}
-	lastNew, ok, err := r.appendFromLeader(m)
-	switch {
-	case err != nil:
-		r.cfg.Logger.Warn("raft: refusing append", "id", r.id, "from", m.From, "err", err)
-		return err
-	case ok:
+	if lastNew, ok := r.appendFromLeader(m); ok {
 		r.send(Message{To: m.From, Type: MsgAppResp, Index: lastNew})
-		return nil
+		return
 	}
 	hintIndex, hintTerm := r.log.findConflictByTerm(min(m.Index, r.log.lastIndex()), m.LogTerm)
 	r.send(Message{To: m.From, Type: MsgAppResp, Index: m.Index, Reject: true, RejectHint: hintIndex, LogTerm: hintTerm})
-	return nil
 }
 
 // appendFromLeader appends the leader's entries and tracks any conf
 // change among them (or truncated away by them).
-func (r *raft) appendFromLeader(m Message) (uint64, bool, error) {
+func (r *raft) appendFromLeader(m Message) (uint64, bool) {
 	conflictFrom := r.log.findConflict(m.Entries)
-	lastNew, ok, err := r.log.maybeAppend(m.Index, m.LogTerm, m.Commit, m.Entries)
+	lastNew, ok := r.log.maybeAppend(m.Index, m.LogTerm, m.Commit, m.Entries)
 	if ok && conflictFrom != 0 {
 		r.observeAppended(m.Entries[conflictFrom-(m.Index+1):])
 	}
-	return lastNew, ok, err
+	return lastNew, ok
 }
 
 // handleHeartbeat learns the commit index. The leader never sends one past

@@ -84,9 +84,17 @@ func (r *raft) admitConfChange(data []byte) error {
 	return r.members.validate(cc)
 }
 
+// handleHeartbeatResponse notes the follower is alive and resumes
+// replication that may have stalled: NATS publishes are fire-and-forget,
+// so a lost append is only noticed when a whole heartbeat round passes
+// with appends in flight and no progress; the follower is then probed.
 func (r *raft) handleHeartbeatResponse(m Message, pr *tracker.Progress) {
 	pr.RecentActive = true
 	pr.ProbeSent = false
+	if pr.State == tracker.StateReplicate && pr.Inflights.Count() > 0 && pr.Match == pr.MatchAtHeartbeat {
+		pr.BecomeProbe()
+	}
+	pr.MatchAtHeartbeat = pr.Match
 	if pr.Match < r.log.lastIndex() {
 		r.sendAppend(m.From, false)
 	}

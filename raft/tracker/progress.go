@@ -43,6 +43,10 @@ type Progress struct {
 	RecentActive bool
 	// IsLearner marks a non-voting member (dissertation §4.2.1).
 	IsLearner bool
+	// MatchAtHeartbeat is Match when the previous heartbeat response came:
+	// no progress over a whole round with appends in flight means they
+	// were lost.
+	MatchAtHeartbeat uint64
 	// ReadRound is the highest read-confirmation round the follower has
 	// acknowledged (dissertation §6.4).
 	ReadRound uint64
