@@ -204,10 +204,17 @@ func (ms *MemoryStorage) Append(entries []Entry) error {
 		entries = entries[first-entries[0].Index:]
 	}
 	offset := entries[0].Index - ms.mu.entries[0].Index
-	if offset > uint64(len(ms.mu.entries)) {
+	switch {
+	case offset > uint64(len(ms.mu.entries)):
 		return ErrUnavailable
+	case offset == uint64(len(ms.mu.entries)):
+		ms.mu.entries = append(ms.mu.entries, entries...)
+	default:
+		// Truncate into a new array: slices handed out by Entries must
+		// keep their content.
+		kept := append([]Entry(nil), ms.mu.entries[:offset]...)
+		ms.mu.entries = append(kept, entries...)
 	}
-	ms.mu.entries = append(ms.mu.entries[:offset:offset], entries...)
 	return nil
 }
 
