@@ -1,0 +1,108 @@
+package server
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/natsraft/natsraft/actor"
+	"github.com/natsraft/natsraft/kv"
+	"github.com/natsraft/natsraft/raft"
+)
+
+// Write replicates a write request (Put, DeleteRange, Txn, Compaction)
+// and returns its result once applied on this node. Writes on a follower
+// are forwarded to the leader by the core.
+func (n *Node) Write(ctx context.Context, req *kv.Request) (*kv.Response, error) {
+	if err := n.kv.Validate(req); err != nil {
+		return nil, err
+	}
+	data, err := encodeEntry(proposalRef{}, req)
+	if err != nil {
+		return nil, err
+	}
+	p := newProposal(ctx, data)
+	if err := n.actor.Send(actor.Client, event{kind: evPropose, proposal: p}); err != nil {
+		return nil, err
+	}
+	select {
+	case res := <-p.done:
+		return res.resp, res.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Range reads keys. Unless serializable, the read is linearizable: it
+// waits for a ReadIndex confirmed by a quorum and applied locally
+// (dissertation §6.4), so it reflects every write acknowledged before it.
+func (n *Node) Range(ctx context.Context, req *kv.RangeRequest, serializable bool) (*kv.RangeResponse, error) {
+	if !serializable {
+		if err := n.ReadBarrier(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return n.kv.Range(req)
+}
+
+// ReadBarrier returns once this node has applied everything committed
+// before the call (a linearizable read point).
+func (n *Node) ReadBarrier(ctx context.Context) error {
+	w := newReadWaiter(ctx)
+	if err := n.actor.Send(actor.Client, event{kind: evRead, read: w}); err != nil {
+		return err
+	}
+	select {
+	case err := <-w.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// AddLearner proposes adding a non-voting member named name.
+func (n *Node) AddLearner(ctx context.Context, name string) error {
+	return n.changeMembership(ctx, raft.ConfChangeAddLearner, name)
+}
+
+// PromoteMember proposes making the learner name a voter.
+func (n *Node) PromoteMember(ctx context.Context, name string) error {
+	return n.changeMembership(ctx, raft.ConfChangeAddVoter, name)
+}
+
+// RemoveMember proposes removing name from the cluster.
+func (n *Node) RemoveMember(ctx context.Context, name string) error {
+	return n.changeMembership(ctx, raft.ConfChangeRemove, name)
+}
+
+// TransferLeadership asks the leader to hand over to name.
+func (n *Node) TransferLeadership(ctx context.Context, name string) error {
+	return n.admin(ctx, &adminRequest{transfer: NodeID(name), done: make(chan error, 1)})
+}
+
+func (n *Node) changeMembership(ctx context.Context, t raft.ConfChangeType, name string) error {
+	if name == "" {
+		return fmt.Errorf("%w: a member name is required", raft.ErrConfChangeInvalid)
+	}
+	mc, err := msgpack.Marshal(MemberContext{Name: name})
+	if err != nil {
+		return err
+	}
+	cc := raft.ConfChange{Type: t, NodeID: NodeID(name), Context: mc}
+	return n.admin(ctx, &adminRequest{change: &cc, done: make(chan error, 1)})
+}
+
+// admin submits a membership change or transfer; success means the core
+// accepted it (the change then commits, or the transfer completes, shortly).
+func (n *Node) admin(ctx context.Context, a *adminRequest) error {
+	if err := n.actor.Send(actor.Client, event{kind: evAdmin, admin: a}); err != nil {
+		return err
+	}
+	select {
+	case err := <-a.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,195 @@
+package server
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/natsraft/natsraft/raft"
+)
+
+// Handle is the node actor's body: step every event of the batch into the
+// core, then run Ready cycles until the core is quiet. A burst of client
+// writes thus becomes one log append, one fsync and one message per peer.
+func (n *Node) Handle(batch []event) {
+	for i := range batch {
+		n.handleEvent(&batch[i])
+	}
+	for n.rn.HasReady() {
+		n.runReady()
+	}
+	n.publishStatus()
+}
+
+func (n *Node) handleEvent(e *event) {
+	switch e.kind {
+	case evTick:
+		n.rn.Tick()
+		n.sweepAbandoned()
+	case evRaft:
+		n.stepMessages(e.msgs)
+	case evPropose:
+		n.propose(e.proposal)
+	case evRead:
+		n.startRead(e.read)
+	case evAdmin:
+		n.startAdmin(e.admin)
+	case evSnapshotSent:
+		n.rn.ReportSnapshot(e.snapTo, !e.snapOK)
+	}
+}
+
+func (n *Node) stepMessages(msgs []raft.Message) {
+	for _, m := range msgs {
+		if err := n.rn.Step(m); err != nil && !errors.Is(err, raft.ErrProposalDropped) {
+			n.log.Warn("dropping raft message", "type", m.Type, "from", m.From, "err", err)
+		}
+	}
+}
+
+func (n *Node) propose(p *proposal) {
+	n.nextSeq++
+	seq := n.nextSeq
+	if err := n.rn.Propose(withRef(p.data, proposalRef{proposer: n.id, seq: seq})); err != nil {
+		p.finish(nil, mapRaftError(err))
+		return
+	}
+	n.proposals[seq] = p
+}
+
+// withRef stamps the proposer and sequence into an encoded entry's header.
+func withRef(data []byte, ref proposalRef) []byte {
+	binary.BigEndian.PutUint64(data[1:], ref.proposer)
+	binary.BigEndian.PutUint64(data[9:], ref.seq)
+	return data
+}
+
+func (n *Node) startRead(w *readWaiter) {
+	n.nextReadID++
+	id := n.nextReadID
+	var ctx [8]byte
+	binary.BigEndian.PutUint64(ctx[:], id)
+	if err := n.rn.ReadIndex(ctx[:]); err != nil {
+		w.finish(mapRaftError(err))
+		return
+	}
+	n.readsByID[id] = w
+}
+
+func (n *Node) startAdmin(a *adminRequest) {
+	var err error
+	if a.change != nil {
+		err = n.rn.ProposeConfChange(*a.change)
+	} else {
+		err = n.rn.TransferLeadership(a.transfer)
+	}
+	a.finish(mapRaftError(err))
+}
+
+// runReady does one Ready's duties in the order raft/doc.go states.
+func (n *Node) runReady() {
+	rd := n.rn.Ready()
+	n.tr.Send(rd.Messages) // may precede the sync (dissertation §10.2.1)
+	n.persist(&rd)
+	n.tr.Send(rd.MessagesAfterSync)
+	if rd.Snapshot != nil {
+		n.restoreSnapshot(*rd.Snapshot)
+	}
+	n.apply(rd.CommittedEntries)
+	n.confirmReads(rd.ReadStates)
+	n.releaseReads()
+	if rd.SoftState != nil {
+		n.leadershipChanged(*rd.SoftState)
+	}
+	n.rn.Advance()
+	n.maybeSnapshot()
+}
+
+// persist writes the hard state, entries and incoming snapshot in one
+// batch with one sync. A failure leaves durability unknown: fail-stop.
+func (n *Node) persist(rd *raft.Ready) {
+	if rd.HardState.IsEmpty() && len(rd.Entries) == 0 && rd.Snapshot == nil {
+		return
+	}
+	b := n.store.NewBatch()
+	defer b.Close()
+	if rd.Snapshot != nil {
+		must(b.InstallSnapshot(*rd.Snapshot), "installing snapshot")
+	}
+	if !rd.HardState.IsEmpty() {
+		b.SetHardState(rd.HardState)
+	}
+	must(b.Append(rd.Entries), "appending entries")
+	must(b.Commit(), "committing raft state")
+}
+
+// confirmReads records the read index of each confirmed read.
+func (n *Node) confirmReads(states []raft.ReadState) {
+	for _, rs := range states {
+		if len(rs.RequestCtx) != 8 {
+			continue
+		}
+		id := binary.BigEndian.Uint64(rs.RequestCtx)
+		w, ok := n.readsByID[id]
+		if !ok {
+			continue
+		}
+		delete(n.readsByID, id)
+		w.index = rs.Index
+		n.readsByIndex = append(n.readsByIndex, w)
+	}
+}
+
+// releaseReads lets go every read whose index is applied (§6.4 step 4).
+func (n *Node) releaseReads() {
+	applied := n.store.Applied()
+	kept := n.readsByIndex[:0]
+	for _, w := range n.readsByIndex {
+		if w.index <= applied {
+			w.finish(nil)
+		} else {
+			kept = append(kept, w)
+		}
+	}
+	clear(n.readsByIndex[len(kept):])
+	n.readsByIndex = kept
+}
+
+// leadershipChanged fails reads that waited on a leader that is gone: the
+// core dropped them, and a retry will find the new leader.
+func (n *Node) leadershipChanged(ss raft.SoftState) {
+	n.log.Info("raft role changed", "role", ss.Role, "leader", n.members.name(ss.Lead))
+	for id, w := range n.readsByID {
+		w.finish(ErrLeaderChanged)
+		delete(n.readsByID, id)
+	}
+}
+
+// sweepAbandoned forgets requests whose callers gave up.
+func (n *Node) sweepAbandoned() {
+	for seq, p := range n.proposals {
+		if p.ctx.Err() != nil {
+			delete(n.proposals, seq)
+		}
+	}
+	for id, w := range n.readsByID {
+		if w.ctx.Err() != nil {
+			delete(n.readsByID, id)
+		}
+	}
+}
+
+func mapRaftError(err error) error {
+	if errors.Is(err, raft.ErrProposalDropped) {
+		return fmt.Errorf("%w: %w", ErrNoLeader, err)
+	}
+	return err
+}
+
+// must stops the node on a storage failure: after a failed write the
+// node cannot know what is durable, so it must not go on (fail-stop).
+func must(err error, what string) {
+	if err != nil {
+		panic(fmt.Sprintf("server: %s: %v", what, err))
+	}
+}

@@ -1,0 +1,271 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/natsraft/natsraft/actor"
+	"github.com/natsraft/natsraft/kv"
+	"github.com/natsraft/natsraft/natstransport"
+	"github.com/natsraft/natsraft/raft"
+	"github.com/natsraft/natsraft/store"
+)
+
+// Errors a client of the node may see, testable with errors.Is.
+var (
+	// ErrNoLeader: the cluster has no leader right now; retry later.
+	ErrNoLeader = errors.New("natsraft: no leader")
+	// ErrStopped: the node is shutting down.
+	ErrStopped = errors.New("natsraft: node stopped")
+	// ErrLeaderChanged: leadership changed while a read waited for its
+	// confirmation; retry.
+	ErrLeaderChanged = errors.New("natsraft: leader changed, retry")
+)
+
+// Config configures one node.
+type Config struct {
+	// Name is the member's name (n1, db-2); its Raft ID is NodeID(Name).
+	Name string
+	// Cluster names the cluster; it scopes NATS subjects and is checked
+	// against the data directory's identity.
+	Cluster string
+	// Peers are the names of the initial voters, used once to bootstrap
+	// a new cluster; a node joining an existing cluster leaves it empty
+	// and lists the current members in Join.
+	Peers []string
+	// Join lists members of an existing cluster to accept traffic from
+	// until this node learns the configuration.
+	Join []string
+	// DataDir holds the Pebble store.
+	DataDir string
+	// NATS is the connection Raft traffic uses; the caller owns it.
+	NATS *nats.Conn
+	// TickInterval is Raft's tick; elections take 10-20 ticks, heartbeats
+	// go every tick. Default 100ms.
+	TickInterval time.Duration
+	// SnapshotEntries: a snapshot is taken once this many entries were
+	// applied since the last one. Default 10000.
+	SnapshotEntries uint64
+	// NoSync skips fsync (benchmarks of the rest of the path only).
+	NoSync bool
+	// Logger receives the node's logs; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() error {
+	if c.Name == "" || c.Cluster == "" || c.DataDir == "" || c.NATS == nil {
+		return errors.New("server: Name, Cluster, DataDir and NATS are required")
+	}
+	if c.TickInterval <= 0 {
+		c.TickInterval = 100 * time.Millisecond
+	}
+	if c.SnapshotEntries == 0 {
+		c.SnapshotEntries = 10000
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return nil
+}
+
+// Node is one running member: the actor that drives the Raft core over the
+// Pebble store and the NATS transport, and applies committed entries to
+// the key-value state machine. Only the actor's goroutine touches the
+// fields below "owned by the actor".
+type Node struct {
+	cfg   Config
+	id    uint64
+	log   *slog.Logger
+	store *store.Store
+	kv    *kv.Store
+	tr    *natstransport.Transport
+	actor *actor.Actor[event]
+	stopTicker func()
+
+	// status is the latest published view, for concurrent readers.
+	status atomic.Pointer[Status]
+
+	// Owned by the actor.
+	rn          *raft.Node
+	nextSeq     uint64
+	proposals   map[uint64]*proposal
+	nextReadID  uint64
+	readsByID   map[uint64]*readWaiter
+	readsByIndex []*readWaiter
+	members     *memberTable
+	lastSnapshotIndex uint64
+}
+
+// Start opens the data directory (bootstrapping a new cluster when Peers
+// is set and the directory is new), and starts the node.
+func Start(cfg Config) (*Node, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg, id: NodeID(cfg.Name), log: cfg.Logger.With("node", cfg.Name),
+		proposals: map[uint64]*proposal{}, readsByID: map[uint64]*readWaiter{}}
+	if err := n.openStorage(); err != nil {
+		return nil, err
+	}
+	if err := n.startRaft(); err != nil {
+		n.store.Close()
+		return nil, err
+	}
+	n.publishStatus() // before the actor owns the state
+	n.actor = actor.New[event](n, actor.Options{OnPanic: n.onPanic})
+	tr, err := natstransport.New(cfg.NATS, natstransport.Config{
+		Cluster: cfg.Cluster, Group: "kv", NodeID: n.id, Members: n.acceptedPeers(),
+		Handler:        n.receive,
+		SnapshotStatus: n.snapshotSent,
+		Logger:         n.log,
+	})
+	if err != nil {
+		n.actor.RequestStop()
+		n.store.Close()
+		return nil, err
+	}
+	n.tr = tr
+	n.stopTicker = n.actor.Every(actor.RealClock{}, cfg.TickInterval, event{kind: evTick})
+	return n, nil
+}
+
+// openStorage opens or creates the store and the state machine, and
+// bootstraps a new cluster's first log.
+func (n *Node) openStorage() error {
+	st, err := store.Open(n.cfg.DataDir, store.Options{
+		Create:   len(n.cfg.Peers) > 0 || len(n.cfg.Join) > 0,
+		Identity: store.Identity{ClusterID: n.cfg.Cluster, NodeID: n.id},
+		NoSync:   n.cfg.NoSync,
+		Logger:   n.log,
+	})
+	if err != nil {
+		return fmt.Errorf("opening %s: %w", n.cfg.DataDir, err)
+	}
+	n.store = st
+	if err := n.bootstrapIfNew(); err != nil {
+		st.Close()
+		return err
+	}
+	kvs, err := kv.Open(st.DB(), kv.Options{})
+	if err != nil {
+		st.Close()
+		return err
+	}
+	n.kv = kvs
+	n.members, err = loadMembers(st.DB())
+	if err != nil {
+		st.Close()
+		return err
+	}
+	return n.restoreFromSnapshotIfBehind()
+}
+
+// bootstrapIfNew writes the initial log of a new cluster: one AddVoter per
+// peer (raft.Bootstrap) and the peers' names.
+func (n *Node) bootstrapIfNew() error {
+	last, _ := n.store.LastIndex()
+	if last > 0 || len(n.cfg.Peers) == 0 || !n.store.HardState().IsEmpty() {
+		return nil
+	}
+	ids := make([]uint64, len(n.cfg.Peers))
+	members := newMemberTable()
+	for i, name := range n.cfg.Peers {
+		ids[i] = NodeID(name)
+		members.set(Member{ID: ids[i], Name: name})
+	}
+	ents, hs, err := raft.Bootstrap(ids)
+	if err != nil {
+		return err
+	}
+	b := n.store.NewBatch()
+	defer b.Close()
+	if err := b.Append(ents); err != nil {
+		return err
+	}
+	b.SetHardState(hs)
+	if err := members.save(b.Pebble()); err != nil {
+		return err
+	}
+	n.log.Info("bootstrapped a new cluster", "cluster", n.cfg.Cluster, "peers", n.cfg.Peers)
+	return b.Commit()
+}
+
+func (n *Node) startRaft() error {
+	rn, err := raft.NewNode(raft.Config{
+		ID: n.id, ElectionTicks: 10, HeartbeatTicks: 1,
+		Storage: n.store, Applied: n.store.Applied(),
+		MaxMsgBytes: 256 << 10, MaxInflightMsgs: 256,
+		PreVote: true, CheckQuorum: true,
+		Rand:   rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), n.id)),
+		Logger: n.log,
+	})
+	if err != nil {
+		return err
+	}
+	n.rn = rn
+	snap, err := n.store.Snapshot()
+	if err != nil {
+		return err
+	}
+	n.lastSnapshotIndex = snap.Metadata.Index
+	return nil
+}
+
+// acceptedPeers is whom the transport accepts messages from: the current
+// members, and the Join list until this node knows the configuration.
+func (n *Node) acceptedPeers() []uint64 {
+	ids := n.members.ids()
+	for _, name := range append(n.cfg.Join, n.cfg.Peers...) {
+		ids = append(ids, NodeID(name))
+	}
+	return ids
+}
+
+// receive runs on transport goroutines: hand the batch to the actor,
+// which drops it (counted) if its network lane is full.
+func (n *Node) receive(batch []raft.Message) {
+	_ = n.actor.Send(actor.Network, event{kind: evRaft, msgs: batch})
+}
+
+func (n *Node) snapshotSent(to uint64, ok bool) {
+	_ = n.actor.Send(actor.System, event{kind: evSnapshotSent, snapTo: to, snapOK: ok})
+}
+
+// onPanic is fail-stop: the node's state may be half-updated, so it must
+// not go on. The process owner sees Done close with the panic as Err.
+func (n *Node) onPanic(value any, stack []byte) {
+	n.log.Error("node actor panicked: stopping", "panic", fmt.Sprint(value), "stack", string(stack))
+}
+
+// Done is closed when the node stopped (cleanly or after a failure).
+func (n *Node) Done() <-chan struct{} { return n.actor.Done() }
+
+// Err is why the node stopped.
+func (n *Node) Err() error { return n.actor.Err() }
+
+// Stop shuts the node down: no more requests, in-flight syncs finish,
+// queued requests are rejected, the transport leaves NATS, the store closes.
+func (n *Node) Stop(ctx context.Context) error {
+	n.stopTicker()
+	err := n.actor.Stop(ctx)
+	if cerr := n.tr.Close(); err == nil {
+		err = cerr
+	}
+	if cerr := n.kv.Close(); err == nil {
+		err = cerr
+	}
+	if cerr := n.store.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// ID is this node's Raft ID.
+func (n *Node) ID() uint64 { return n.id }
