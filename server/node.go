@@ -80,26 +80,29 @@ func (c *Config) setDefaults() error {
 // the key-value state machine. Only the actor's goroutine touches the
 // fields below "owned by the actor".
 type Node struct {
-	cfg   Config
-	id    uint64
-	log   *slog.Logger
-	store *store.Store
-	kv    *kv.Store
-	tr    *natstransport.Transport
-	actor *actor.Actor[event]
+	cfg        Config
+	id         uint64
+	log        *slog.Logger
+	store      *store.Store
+	kv         *kv.Store
+	tr         *natstransport.Transport
+	actor      *actor.Actor[event]
 	stopTicker func()
 
+	// startCommit is the commit index persisted at start: the node is
+	// ready once it has applied it (it then serves what it had before).
+	startCommit uint64
 	// status is the latest published view, for concurrent readers.
 	status atomic.Pointer[Status]
 
 	// Owned by the actor.
-	rn          *raft.Node
-	nextSeq     uint64
-	proposals   map[uint64]*proposal
-	nextReadID  uint64
-	readsByID   map[uint64]*readWaiter
-	readsByIndex []*readWaiter
-	members     *memberTable
+	rn                *raft.Node
+	nextSeq           uint64
+	proposals         map[uint64]*proposal
+	nextReadID        uint64
+	readsByID         map[uint64]*readWaiter
+	readsByIndex      []*readWaiter
+	members           *memberTable
 	lastSnapshotIndex uint64
 }
 
@@ -210,6 +213,7 @@ func (n *Node) startRaft() error {
 		return err
 	}
 	n.rn = rn
+	n.startCommit = n.store.HardState().Commit
 	snap, err := n.store.Snapshot()
 	if err != nil {
 		return err

@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/spf13/cobra"
+
+	"github.com/natsraft/natsraft/natstransport"
+	"github.com/natsraft/natsraft/server"
+)
+
+// runFlags are the settings of one member.
+type runFlags struct {
+	id          string
+	cluster     string
+	peers       []string
+	join        []string
+	dataDir     string
+	natsURL     string
+	natsListen  string
+	natsRoutes  []string
+	routeListen string
+	httpAddr    string
+	tick        time.Duration
+	logLevel    string
+}
+
+func newRunCommand() *cobra.Command {
+	var f runFlags
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run one member of a cluster",
+		Long: `Run one member of a natsraft cluster.
+
+A new cluster: start every initial member with the same --peers list.
+A restart needs only --data-dir and the NATS settings: the member's
+identity and the membership are in its data directory.
+
+NATS: by default the node embeds a nats-server listening on --nats-listen;
+--nats-routes joins the other members' embedded servers into one NATS
+cluster. With --nats-url the node uses an existing NATS deployment instead.`,
+		Example: `  node run --id n1 --peers n1,n2,n3 --data-dir /var/lib/natsraft \
+    --nats-listen 0.0.0.0:4222 --route-listen 0.0.0.0:6222 \
+    --nats-routes nats-route://host2:6222,nats-route://host3:6222 --http-addr :8080`,
+		PreRunE: func(cmd *cobra.Command, _ []string) error { return bindEnv(cmd) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runMember(cmd.Context(), f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.id, "id", "", "member name, e.g. n1 (required)")
+	fl.StringVar(&f.cluster, "cluster", "natsraft", "cluster name; scopes the NATS subjects")
+	fl.StringSliceVar(&f.peers, "peers", nil, "initial voters of a new cluster, e.g. n1,n2,n3")
+	fl.StringSliceVar(&f.join, "join", nil, "current members, when joining an existing cluster as a new member")
+	fl.StringVar(&f.dataDir, "data-dir", "", "directory of the member's data (required)")
+	fl.StringVar(&f.natsURL, "nats-url", "", "external NATS URL(s); when unset, a nats-server is embedded")
+	fl.StringVar(&f.natsListen, "nats-listen", "127.0.0.1:4222", "client address of the embedded nats-server")
+	fl.StringVar(&f.routeListen, "route-listen", "", "route address of the embedded nats-server, e.g. 0.0.0.0:6222")
+	fl.StringSliceVar(&f.natsRoutes, "nats-routes", nil, "route URLs of the other members' embedded servers")
+	fl.StringVar(&f.httpAddr, "http-addr", "127.0.0.1:8080", "HTTP address for /healthz, /readyz and /v1/status")
+	fl.DurationVar(&f.tick, "tick", 100*time.Millisecond, "Raft tick: heartbeat interval; elections take 10-20 ticks")
+	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}
+
+// runMember runs one member until SIGINT/SIGTERM (a graceful stop) or a
+// fatal error.
+func runMember(ctx context.Context, f runFlags) error {
+	if f.id == "" || f.dataDir == "" {
+		return errors.New("--id and --data-dir are required")
+	}
+	logger, err := newLogger(f.logLevel)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	m, err := startMember(f, logger)
+	if err != nil {
+		return err
+	}
+	defer m.close()
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down")
+		return nil
+	case <-m.node.Done():
+		return fmt.Errorf("node stopped: %w", m.node.Err())
+	}
+}
+
+// member is a running node with its NATS connection, embedded server and
+// HTTP listener.
+type member struct {
+	node      *server.Node
+	nc        *nats.Conn
+	closeNATS func()
+	http      *http.Server
+}
+
+func startMember(f runFlags, logger *slog.Logger) (*member, error) {
+	nc, closeNATS, err := connectNATS(f, logger)
+	if err != nil {
+		return nil, err
+	}
+	node, err := server.Start(server.Config{
+		Name: f.id, Cluster: f.cluster, Peers: f.peers, Join: f.join,
+		DataDir: f.dataDir, NATS: nc, TickInterval: f.tick, Logger: logger,
+	})
+	if err != nil {
+		closeNATS()
+		return nil, err
+	}
+	m := &member{node: node, nc: nc, closeNATS: closeNATS}
+	m.http = &http.Server{Addr: f.httpAddr, Handler: server.StatusHandler(node), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := m.http.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("http server failed", "addr", f.httpAddr, "err", err)
+		}
+	}()
+	logger.Info("member started", "id", f.id, "cluster", f.cluster, "data_dir", f.dataDir, "http", f.httpAddr)
+	return m, nil
+}
+
+func (m *member) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = m.http.Shutdown(ctx)
+	_ = m.node.Stop(ctx)
+	m.closeNATS()
+}
+
+// connectNATS connects to --nats-url, or starts the embedded server.
+func connectNATS(f runFlags, logger *slog.Logger) (*nats.Conn, func(), error) {
+	if f.natsURL != "" {
+		nc, err := natstransport.Connect(natstransport.ConnectOptions{URL: f.natsURL, Name: "natsraft-" + f.id})
+		if err != nil {
+			return nil, nil, err
+		}
+		return nc, nc.Close, nil
+	}
+	host, port, err := splitHostPort(f.natsListen)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--nats-listen: %w", err)
+	}
+	opts := natstransport.ServerOptions{Name: f.id, Host: host, Port: port, Routes: f.natsRoutes,
+		ClusterName: f.cluster, Logger: logger.With("component", "nats-server")}
+	if f.routeListen != "" {
+		opts.ClusterHost, opts.ClusterPort, err = splitHostPort(f.routeListen)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--route-listen: %w", err)
+		}
+	}
+	ns, err := natstransport.StartServer(opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	nc, err := natstransport.Connect(natstransport.ConnectOptions{InProcess: ns, Name: "natsraft-" + f.id})
+	if err != nil {
+		ns.Shutdown()
+		return nil, nil, err
+	}
+	return nc, func() { nc.Close(); ns.Shutdown() }, nil
+}
+
+func newLogger(level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(strings.ToUpper(level))); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+}

@@ -1,0 +1,38 @@
+package server
+
+import (
+	"encoding/json"
+	"net/http"
+)
+
+// StatusHandler serves the node's health endpoints:
+//
+//	GET /healthz    200 while the node runs
+//	GET /readyz     200 once a leader is known and this node has applied
+//	                the commit index it found at start; 503 otherwise
+//	GET /v1/status  the node's Status as JSON
+func StatusHandler(n *Node) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		select {
+		case <-n.Done():
+			http.Error(w, "node stopped", http.StatusServiceUnavailable)
+		default:
+			_, _ = w.Write([]byte("ok\n"))
+		}
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		st := n.Status()
+		if st.LeaderID == 0 || st.AppliedIndex < n.startCommit {
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "not ready: no leader yet or still applying", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(n.Status())
+	})
+	return mux
+}
