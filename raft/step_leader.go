@@ -96,7 +96,13 @@ func (r *raft) handleHeartbeatResponse(m Message, pr *tracker.Progress) {
 	}
 	pr.MatchAtHeartbeat = pr.Match
 	if pr.Match < r.log.lastIndex() {
-		r.sendAppend(m.From, false)
+		// In probe state the follower's match is unknown and the probe may
+		// have been lost: send it again even when there is nothing new to
+		// send (a new leader probes at its last index + 1 with no entries),
+		// or the follower waits for the next proposal (§5.3: the leader
+		// retries AppendEntries until the follower answers). Found by
+		// raft/sim seed 730.
+		r.sendAppend(m.From, pr.State == tracker.StateProbe)
 	}
 	if m.Index > pr.ReadRound {
 		pr.ReadRound = m.Index

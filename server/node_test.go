@@ -63,7 +63,9 @@ func (c *testCluster) stop(name string) {
 	c.t.Helper()
 	n := c.nodes[name]
 	delete(c.nodes, name)
-	if err := n.Stop(context.Background()); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := n.Stop(ctx); err != nil {
 		c.t.Fatalf("stopping %s: %v", name, err)
 	}
 	n.cfg.NATS.Close()
