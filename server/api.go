@@ -106,3 +106,14 @@ func (n *Node) admin(ctx context.Context, a *adminRequest) error {
 		return ctx.Err()
 	}
 }
+
+// Watch starts a watch on the local state machine: events arrive in
+// revision order, replayed from history from req.StartRevision, then live.
+// Every node applies the same log, so a client that reconnects to another
+// node resumes from its last revision + 1 without gap or duplicate.
+func (n *Node) Watch(req kv.WatchRequest) (*kv.Watcher, error) {
+	return n.kv.Watch(req)
+}
+
+// Members returns the applied membership.
+func (n *Node) Members() []Member { return n.Status().Members }
