@@ -271,5 +271,8 @@ func (n *Node) Stop(ctx context.Context) error {
 	return err
 }
 
+// NATS is the connection the node was started with.
+func (n *Node) NATS() *nats.Conn { return n.cfg.NATS }
+
 // ID is this node's Raft ID.
 func (n *Node) ID() uint64 { return n.id }
