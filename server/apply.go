@@ -1,6 +1,8 @@
 package server
 
 import (
+	"time"
+
 	"github.com/cockroachdb/pebble"
 
 	"github.com/natsraft/natsraft/kv"
@@ -16,6 +18,7 @@ func (n *Node) apply(ents []raft.Entry) {
 	if len(ents) == 0 {
 		return
 	}
+	start := time.Now()
 	b := n.store.NewIndexedBatch()
 	defer b.Close()
 	var answers []func()
@@ -27,6 +30,7 @@ func (n *Node) apply(ents []raft.Entry) {
 	b.SetApplied(ents[len(ents)-1].Index)
 	must(b.Commit(), "committing applied entries")
 	n.kv.Committed()
+	since(n.metrics.apply, start)
 	for _, answer := range answers {
 		answer()
 	}
@@ -57,7 +61,11 @@ func (n *Node) applyEntry(b *pebble.Batch, e *raft.Entry) func() {
 		return nil
 	}
 	delete(n.proposals, ref.seq)
-	return func() { p.finish(resp, err) }
+	return func() {
+		n.metrics.proposals.WithLabelValues(outcome(err)).Inc()
+		since(n.metrics.commitLatency, p.start)
+		p.finish(resp, err)
+	}
 }
 
 // applyConfChange records a committed membership change with the member's
@@ -72,4 +80,11 @@ func (n *Node) applyConfChange(b *pebble.Batch, e *raft.Entry) {
 	must(n.members.save(b), "saving members")
 	n.tr.SetMembers(n.acceptedPeers())
 	n.log.Info("membership changed", "change", cc.Type, "member", n.members.name(cc.NodeID), "index", e.Index)
+}
+
+func outcome(err error) string {
+	if err != nil {
+		return "failed"
+	}
+	return "applied"
 }

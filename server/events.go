@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"time"
 
 	"github.com/natsraft/natsraft/kv"
 	"github.com/natsraft/natsraft/raft"
@@ -45,9 +46,10 @@ func (e event) Reject(err error) {
 
 // proposal is a client write waiting to be applied.
 type proposal struct {
-	ctx  context.Context
-	data []byte
-	done chan proposalResult
+	ctx   context.Context
+	start time.Time // arrival, for the latency breakdown
+	data  []byte
+	done  chan proposalResult
 }
 
 type proposalResult struct {
@@ -56,7 +58,7 @@ type proposalResult struct {
 }
 
 func newProposal(ctx context.Context, data []byte) *proposal {
-	return &proposal{ctx: ctx, data: data, done: make(chan proposalResult, 1)}
+	return &proposal{ctx: ctx, start: time.Now(), data: data, done: make(chan proposalResult, 1)}
 }
 
 // finish delivers the outcome; it never blocks (done has room for one).

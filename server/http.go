@@ -3,6 +3,8 @@ package server
 import (
 	"encoding/json"
 	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // StatusHandler serves the node's health endpoints:
@@ -11,8 +13,10 @@ import (
 //	GET /readyz     200 once a leader is known and this node has applied
 //	                the commit index it found at start; 503 otherwise
 //	GET /v1/status  the node's Status as JSON
+//	GET /metrics    Prometheus metrics
 func StatusHandler(n *Node) http.Handler {
 	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(n.Registry(), promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		select {
 		case <-n.Done():

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/natsraft/natsraft/raft"
 )
@@ -48,9 +49,11 @@ func (n *Node) stepMessages(msgs []raft.Message) {
 }
 
 func (n *Node) propose(p *proposal) {
+	since(n.metrics.queueWait, p.start)
 	n.nextSeq++
 	seq := n.nextSeq
 	if err := n.rn.Propose(withRef(p.data, proposalRef{proposer: n.id, seq: seq})); err != nil {
+		n.metrics.proposals.WithLabelValues("failed").Inc()
 		p.finish(nil, mapRaftError(err))
 		return
 	}
@@ -90,6 +93,7 @@ func (n *Node) startAdmin(a *adminRequest) {
 func (n *Node) runReady() {
 	rd := n.rn.Ready()
 	n.tr.Send(rd.Messages) // may precede the sync (dissertation §10.2.1)
+	n.noteAppended(rd.Entries)
 	n.persist(&rd)
 	n.tr.Send(rd.MessagesAfterSync)
 	if rd.Snapshot != nil {
@@ -102,7 +106,29 @@ func (n *Node) runReady() {
 		n.leadershipChanged(*rd.SoftState)
 	}
 	n.rn.Advance()
+	n.noteCommit(rd.HardState.Commit)
 	n.maybeSnapshot()
+}
+
+// noteAppended remembers when entries were handed out for persistence.
+func (n *Node) noteAppended(ents []raft.Entry) {
+	if len(ents) > 0 {
+		n.appended = append(n.appended, appendedAt{index: ents[len(ents)-1].Index, at: time.Now()})
+	}
+}
+
+// noteCommit times append-to-commit for the entries a new commit covers.
+func (n *Node) noteCommit(commit uint64) {
+	if commit <= n.commitIndex {
+		return
+	}
+	n.commitIndex = commit
+	done := 0
+	for done < len(n.appended) && n.appended[done].index <= commit {
+		since(n.metrics.appendToCommit, n.appended[done].at)
+		done++
+	}
+	n.appended = append(n.appended[:0], n.appended[done:]...)
 }
 
 // persist writes the hard state, entries and incoming snapshot in one
@@ -111,6 +137,7 @@ func (n *Node) persist(rd *raft.Ready) {
 	if rd.HardState.IsEmpty() && len(rd.Entries) == 0 && rd.Snapshot == nil {
 		return
 	}
+	start := time.Now()
 	b := n.store.NewBatch()
 	defer b.Close()
 	if rd.Snapshot != nil {
@@ -121,6 +148,7 @@ func (n *Node) persist(rd *raft.Ready) {
 	}
 	must(b.Append(rd.Entries), "appending entries")
 	must(b.Commit(), "committing raft state")
+	since(n.metrics.fsync, start)
 }
 
 // confirmReads records the read index of each confirmed read.
@@ -158,6 +186,10 @@ func (n *Node) releaseReads() {
 // leadershipChanged fails reads that waited on a leader that is gone: the
 // core dropped them, and a retry will find the new leader.
 func (n *Node) leadershipChanged(ss raft.SoftState) {
+	if ss.Lead != n.lead {
+		n.lead = ss.Lead
+		n.metrics.leaderChanges.Inc()
+	}
 	n.log.Info("raft role changed", "role", ss.Role, "leader", n.members.name(ss.Lead))
 	for id, w := range n.readsByID {
 		w.finish(ErrLeaderChanged)

@@ -93,7 +93,8 @@ type Node struct {
 	// ready once it has applied it (it then serves what it had before).
 	startCommit uint64
 	// status is the latest published view, for concurrent readers.
-	status atomic.Pointer[Status]
+	status  atomic.Pointer[Status]
+	metrics *metrics
 
 	// Owned by the actor.
 	rn                *raft.Node
@@ -104,6 +105,16 @@ type Node struct {
 	readsByIndex      []*readWaiter
 	members           *memberTable
 	lastSnapshotIndex uint64
+	lead              uint64
+	commitIndex       uint64
+	// appended remembers when each Ready's entries were handed out, to
+	// time append-to-commit; oldest first.
+	appended []appendedAt
+}
+
+type appendedAt struct {
+	index uint64
+	at    time.Time
 }
 
 // Start opens the data directory (bootstrapping a new cluster when Peers
@@ -113,7 +124,7 @@ func Start(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, id: NodeID(cfg.Name), log: cfg.Logger.With("node", cfg.Name),
-		proposals: map[uint64]*proposal{}, readsByID: map[uint64]*readWaiter{}}
+		proposals: map[uint64]*proposal{}, readsByID: map[uint64]*readWaiter{}, metrics: newMetrics()}
 	if err := n.openStorage(); err != nil {
 		return nil, err
 	}
@@ -135,6 +146,7 @@ func Start(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.tr = tr
+	n.metrics.registerNodeGauges(n)
 	n.stopTicker = n.actor.Every(actor.RealClock{}, cfg.TickInterval, event{kind: evTick})
 	return n, nil
 }
