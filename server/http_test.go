@@ -60,7 +60,7 @@ func TestStatusEndpointsAndMetrics(t *testing.T) {
 		fmt.Sprintf("natsraft_commit_latency_seconds_count %d", writes),
 		"natsraft_raft_is_leader 1",
 		`natsraft_mailbox_depth{lane="client"}`,
-		`natsraft_transport_messages_sent_total{lane="append"}`,
+		`natsraft_transport_messages_sent_total{lane="app"}`,
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %q", want)
