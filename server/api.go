@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 
@@ -26,12 +27,11 @@ func (n *Node) Write(ctx context.Context, req *kv.Request) (*kv.Response, error)
 	if err := n.actor.Send(actor.Client, event{kind: evPropose, proposal: p}); err != nil {
 		return nil, err
 	}
-	select {
-	case res := <-p.done:
-		return res.resp, res.err
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	res, err := await(ctx, n, p.done)
+	if err != nil {
+		return nil, err
 	}
+	return res.resp, res.err
 }
 
 // Range reads keys. Unless serializable, the read is linearizable: it
@@ -53,12 +53,8 @@ func (n *Node) ReadBarrier(ctx context.Context) error {
 	if err := n.actor.Send(actor.Client, event{kind: evRead, read: w}); err != nil {
 		return err
 	}
-	select {
-	case err := <-w.done:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	err, awaitErr := await(ctx, n, w.done)
+	return cmp.Or(awaitErr, err)
 }
 
 // AddLearner proposes adding a non-voting member named name.
@@ -99,12 +95,8 @@ func (n *Node) admin(ctx context.Context, a *adminRequest) error {
 	if err := n.actor.Send(actor.Client, event{kind: evAdmin, admin: a}); err != nil {
 		return err
 	}
-	select {
-	case err := <-a.done:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	err, awaitErr := await(ctx, n, a.done)
+	return cmp.Or(awaitErr, err)
 }
 
 // Watch starts a watch on the local state machine: events arrive in
@@ -117,3 +109,17 @@ func (n *Node) Watch(req kv.WatchRequest) (*kv.Watcher, error) {
 
 // Members returns the applied membership.
 func (n *Node) Members() []Member { return n.Status().Members }
+
+// await waits for a request's answer, the caller's deadline, or the node's
+// end, whichever comes first.
+func await[T any](ctx context.Context, n *Node, done <-chan T) (T, error) {
+	var zero T
+	select {
+	case v := <-done:
+		return v, nil
+	case <-ctx.Done():
+		return zero, ctx.Err()
+	case <-n.actor.Done():
+		return zero, fmt.Errorf("%w: %w", ErrStopped, n.actor.Err())
+	}
+}

@@ -67,3 +67,25 @@ func TestStatusEndpointsAndMetrics(t *testing.T) {
 		}
 	}
 }
+
+// metricValue scrapes n's metrics and returns the sample of name whose
+// single label has the given value.
+func metricValue(t *testing.T, n *server.Node, name, label string) float64 {
+	t.Helper()
+	families, err := n.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			if len(m.GetLabel()) == 1 && m.GetLabel()[0].GetValue() == label {
+				return m.GetCounter().GetValue() + m.GetGauge().GetValue()
+			}
+		}
+	}
+	t.Fatalf("no metric %s{%s}", name, label)
+	return 0
+}

@@ -71,7 +71,7 @@ func (n *Node) restoreSnapshot(snap raft.Snapshot) {
 	table := newMemberTable()
 	must(table.decode(members), "decoding snapshot members")
 
-	b := n.store.NewBatch()
+	b := n.store.NewIndexedBatch()
 	defer b.Close()
 	must(n.kv.Restore(r, b.Pebble()), "restoring key-value state")
 	must(table.save(b.Pebble()), "saving members")

@@ -33,6 +33,13 @@ type Cluster struct {
 // test ends.
 func Start(t testing.TB, names ...string) *Cluster {
 	t.Helper()
+	return StartWith(t, server.Config{}, names...)
+}
+
+// StartWith is Start with base settings (SnapshotEntries, TickInterval...)
+// for every node; Peers is set to names.
+func StartWith(t testing.TB, base server.Config, names ...string) *Cluster {
+	t.Helper()
 	ns, err := natstransport.StartServer(natstransport.ServerOptions{Port: natstransport.RandomPort})
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +47,9 @@ func Start(t testing.TB, names ...string) *Cluster {
 	c := &Cluster{t: t, NATS: ns, dir: t.TempDir(), Names: names, Nodes: map[string]*server.Node{}}
 	t.Cleanup(c.close)
 	for _, name := range names {
-		c.StartNode(name, server.Config{Peers: names})
+		cfg := base
+		cfg.Peers = names
+		c.StartNode(name, cfg)
 	}
 	return c
 }
