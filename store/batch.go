@@ -91,12 +91,18 @@ func (b *Batch) Pebble() *pebble.Batch {
 // (§5.2: at most one vote per term), or the commit index decreases.
 func (b *Batch) SetHardState(hs raft.HardState) {
 	b.mustBeOpen()
-	checkHardState(b.hardStateNow(), hs)
+	prev := b.hardStateNow()
+	checkHardState(prev, hs)
 	op := b.pb.SetDeferred(len(hardStateKey), hardStateValueBytes)
 	copy(op.Key, hardStateKey)
 	putHardState(op.Value, hs)
 	mustPebble(op.Finish())
-	b.hardState, b.hasHardState, b.durable = hs, true, true
+	b.hardState, b.hasHardState = hs, true
+	// Term and vote must be on disk before any answer that depends on them
+	// (Figure 2). The commit index alone need not: a lost commit index is
+	// learned again from the leader, and Pebble's WAL order keeps it behind
+	// the entries it covers.
+	b.durable = b.durable || hs.Term != prev.Term || hs.Vote != prev.Vote
 }
 
 func checkHardState(prev, hs raft.HardState) {
@@ -306,9 +312,9 @@ func (b *Batch) putLogEnd() {
 	}
 }
 
-// Commit writes the batch atomically, syncing when it holds a hard state,
-// entries or an installed snapshot (unless Options.NoSync), and then makes
-// the store's readers see it. Other batches — applied index and state
+// Commit writes the batch atomically, syncing when it changes the term or
+// vote, or holds entries or an installed snapshot (unless Options.NoSync),
+// and then makes the store's readers see it. Other batches — applied index and state
 // machine writes, CreateSnapshot, Compact — are not synced: Pebble's WAL
 // is written in commit order, so the next synced commit makes them durable,
 // and a crash before it loses them all together, consistently (the log
