@@ -4,8 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 
-	"github.com/vmihailenco/msgpack/v5"
-
 	"github.com/natsraft/natsraft/kv"
 )
 
@@ -37,11 +35,7 @@ func encodeEntry(ref proposalRef, req *kv.Request) ([]byte, error) {
 	buf[0] = entryVersion
 	binary.BigEndian.PutUint64(buf[1:], ref.proposer)
 	binary.BigEndian.PutUint64(buf[9:], ref.seq)
-	body, err := msgpack.Marshal(req)
-	if err != nil {
-		return nil, err
-	}
-	return append(buf, body...), nil
+	return kv.AppendRequest(buf, req)
 }
 
 func decodeEntry(data []byte) (proposalRef, *kv.Request, error) {
@@ -52,8 +46,8 @@ func decodeEntry(data []byte) (proposalRef, *kv.Request, error) {
 		proposer: binary.BigEndian.Uint64(data[1:]),
 		seq:      binary.BigEndian.Uint64(data[9:]),
 	}
-	req := new(kv.Request)
-	if err := msgpack.Unmarshal(data[entryHeaderBytes:], req); err != nil {
+	req, err := kv.UnmarshalRequest(data[entryHeaderBytes:])
+	if err != nil {
 		return ref, nil, errors.Join(errBadEntry, err)
 	}
 	return ref, req, nil
