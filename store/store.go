@@ -39,6 +39,8 @@ var (
 const (
 	DefaultBlockCacheBytes = 64 << 20
 	DefaultTailCacheBytes  = 8 << 20
+	// memTableBytes is Pebble's memtable size (see open.go).
+	memTableBytes = 64 << 20
 )
 
 // Options configure Open. The zero value opens an existing store on the
