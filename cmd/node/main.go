@@ -23,7 +23,7 @@ travel over NATS; the log and the data live in Pebble.
 Every flag can also be set from the environment: --data-dir is NATSRAFT_DATA_DIR.`,
 		SilenceUsage: true,
 	}
-	root.AddCommand(newRunCommand(), newDevCommand())
+	root.AddCommand(newRunCommand(), newDevCommand(), newHealthCommand())
 	if err := root.Execute(); err != nil {
 		os.Exit(1)
 	}

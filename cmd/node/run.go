@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/spf13/cobra"
 
@@ -33,6 +34,14 @@ type runFlags struct {
 	httpAddr    string
 	tick        time.Duration
 	logLevel    string
+
+	snapshotEntries uint64
+	// Authentication of the node's own NATS connection.
+	natsUser, natsPassword, natsToken string
+	natsCreds, natsNkeySeed           string
+	natsCA, natsCert, natsKey         string
+	// natsAuthFile configures the embedded server's users.
+	natsAuthFile string
 }
 
 func newRunCommand() *cobra.Command {
@@ -70,6 +79,16 @@ cluster. With --nats-url the node uses an existing NATS deployment instead.`,
 	fl.StringVar(&f.httpAddr, "http-addr", "127.0.0.1:8080", "HTTP address for /healthz, /readyz and /v1/status")
 	fl.DurationVar(&f.tick, "tick", 100*time.Millisecond, "Raft tick: heartbeat interval; elections take 10-20 ticks")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fl.Uint64Var(&f.snapshotEntries, "snapshot-entries", 10000, "take a snapshot and compact the log every this many applied entries")
+	fl.StringVar(&f.natsUser, "nats-user", "", "user name of this node's NATS connection")
+	fl.StringVar(&f.natsPassword, "nats-password", "", "password of this node's NATS connection")
+	fl.StringVar(&f.natsToken, "nats-token", "", "token of this node's NATS connection")
+	fl.StringVar(&f.natsCreds, "nats-creds", "", "creds file (JWT) of this node's NATS connection")
+	fl.StringVar(&f.natsNkeySeed, "nats-nkey-seed", "", "nkey seed file of this node's NATS connection")
+	fl.StringVar(&f.natsCA, "nats-ca", "", "CA file trusted for the NATS server's TLS certificate")
+	fl.StringVar(&f.natsCert, "nats-cert", "", "client certificate for NATS TLS")
+	fl.StringVar(&f.natsKey, "nats-key", "", "client key for NATS TLS")
+	fl.StringVar(&f.natsAuthFile, "nats-auth-file", "", "JSON file of the embedded nats-server's users and roles (node, client); see docs")
 	return cmd
 }
 
@@ -116,6 +135,7 @@ func startMember(f runFlags, logger *slog.Logger) (*member, error) {
 	node, err := server.Start(server.Config{
 		Name: f.id, Cluster: f.cluster, Peers: f.peers, Join: f.join,
 		DataDir: f.dataDir, NATS: nc, TickInterval: f.tick, Logger: logger,
+		SnapshotEntries: f.snapshotEntries,
 	})
 	if err != nil {
 		closeNATS()
@@ -140,37 +160,54 @@ func (m *member) close() {
 	m.closeNATS()
 }
 
-// connectNATS connects to --nats-url, or starts the embedded server.
+// connectNATS connects to --nats-url, or starts the embedded server (with
+// the users of --nats-auth-file) and connects to it with the node's
+// credentials.
 func connectNATS(f runFlags, logger *slog.Logger) (*nats.Conn, func(), error) {
+	copts := natstransport.ConnectOptions{
+		URL: f.natsURL, Name: "natsraft-" + f.id,
+		User: f.natsUser, Password: f.natsPassword, Token: f.natsToken,
+		CredsFile: f.natsCreds, NkeySeedFile: f.natsNkeySeed,
+		TLSCAFile: f.natsCA, TLSCertFile: f.natsCert, TLSKeyFile: f.natsKey,
+	}
 	if f.natsURL != "" {
-		nc, err := natstransport.Connect(natstransport.ConnectOptions{URL: f.natsURL, Name: "natsraft-" + f.id})
+		nc, err := natstransport.Connect(copts)
 		if err != nil {
 			return nil, nil, err
 		}
 		return nc, nc.Close, nil
 	}
-	host, port, err := splitHostPort(f.natsListen)
-	if err != nil {
-		return nil, nil, fmt.Errorf("--nats-listen: %w", err)
-	}
-	opts := natstransport.ServerOptions{Name: f.id, Host: host, Port: port, Routes: f.natsRoutes,
-		ClusterName: f.cluster, Logger: logger.With("component", "nats-server")}
-	if f.routeListen != "" {
-		opts.ClusterHost, opts.ClusterPort, err = splitHostPort(f.routeListen)
-		if err != nil {
-			return nil, nil, fmt.Errorf("--route-listen: %w", err)
-		}
-	}
-	ns, err := natstransport.StartServer(opts)
+	ns, err := startEmbeddedNATS(f, logger)
 	if err != nil {
 		return nil, nil, err
 	}
-	nc, err := natstransport.Connect(natstransport.ConnectOptions{InProcess: ns, Name: "natsraft-" + f.id})
+	copts.InProcess = ns
+	nc, err := natstransport.Connect(copts)
 	if err != nil {
 		ns.Shutdown()
 		return nil, nil, err
 	}
 	return nc, func() { nc.Close(); ns.Shutdown() }, nil
+}
+
+func startEmbeddedNATS(f runFlags, logger *slog.Logger) (*natsserver.Server, error) {
+	host, port, err := splitHostPort(f.natsListen)
+	if err != nil {
+		return nil, fmt.Errorf("--nats-listen: %w", err)
+	}
+	opts := natstransport.ServerOptions{Name: f.id, Host: host, Port: port, Routes: f.natsRoutes,
+		ClusterName: f.cluster, Logger: logger.With("component", "nats-server")}
+	if f.routeListen != "" {
+		if opts.ClusterHost, opts.ClusterPort, err = splitHostPort(f.routeListen); err != nil {
+			return nil, fmt.Errorf("--route-listen: %w", err)
+		}
+	}
+	if f.natsAuthFile != "" {
+		if opts.Users, err = loadAuthFile(f.natsAuthFile, f.cluster); err != nil {
+			return nil, fmt.Errorf("--nats-auth-file: %w", err)
+		}
+	}
+	return natstransport.StartServer(opts)
 }
 
 func newLogger(level string) (*slog.Logger, error) {
