@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/natsraft/natsraft/natstransport"
@@ -52,9 +53,9 @@ func TestAuthFileRoles(t *testing.T) {
 }
 
 func TestHealthProbe(t *testing.T) {
-	ready := true
+	var notReady atomic.Bool
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		if !ready {
+		if notReady.Load() {
 			http.Error(w, "not ready", http.StatusServiceUnavailable)
 		}
 	}))
@@ -62,7 +63,7 @@ func TestHealthProbe(t *testing.T) {
 	if err := probe(context.Background(), srv.URL); err != nil {
 		t.Fatalf("healthy endpoint: %v", err)
 	}
-	ready = false
+	notReady.Store(true)
 	if err := probe(context.Background(), srv.URL); err == nil || !strings.Contains(err.Error(), "503") {
 		t.Fatalf("unhealthy endpoint: err %v", err)
 	}
