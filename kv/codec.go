@@ -25,6 +25,9 @@ const (
 	kindDeleteRange = 3
 	kindTxn         = 4
 	kindCompaction  = 5
+	kindLeaseGrant  = 6
+	kindLeaseRevoke = 7
+	kindLeaseRenew  = 8
 )
 
 const (
@@ -57,6 +60,12 @@ func (r *Request) operation() (uint64, any) {
 		return kindTxn, r.Txn
 	case r.Compaction != nil:
 		return kindCompaction, r.Compaction
+	case r.LeaseGrant != nil:
+		return kindLeaseGrant, r.LeaseGrant
+	case r.LeaseRevoke != nil:
+		return kindLeaseRevoke, r.LeaseRevoke
+	case r.LeaseRenew != nil:
+		return kindLeaseRenew, r.LeaseRenew
 	}
 	return 0, nil
 }
@@ -87,6 +96,12 @@ func (r *Request) DecodeMsgpack(dec *msgpack.Decoder) error {
 		op = alloc(&r.Txn)
 	case kindCompaction:
 		op = alloc(&r.Compaction)
+	case kindLeaseGrant:
+		op = alloc(&r.LeaseGrant)
+	case kindLeaseRevoke:
+		op = alloc(&r.LeaseRevoke)
+	case kindLeaseRenew:
+		op = alloc(&r.LeaseRenew)
 	default:
 		return fmt.Errorf("kv: unknown request kind %d", kind)
 	}

@@ -17,7 +17,7 @@ func MarshalRequest(req *Request) ([]byte, error) {
 // AppendRequest appends the encoding of req to dst.
 func AppendRequest(dst []byte, req *Request) ([]byte, error) {
 	p := req.Put
-	if p == nil || req.Range != nil || req.DeleteRange != nil || req.Txn != nil || req.Compaction != nil {
+	if p == nil || req.Range != nil || req.DeleteRange != nil || req.Txn != nil || req.Compaction != nil || req.isLease() {
 		data, err := msgpack.Marshal(req)
 		return append(dst, data...), err
 	}

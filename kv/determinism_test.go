@@ -76,6 +76,13 @@ func checkIndex(t *testing.T, h *harness) {
 	if !reflect.DeepEqual(h.s.index, want) {
 		t.Fatalf("index has %d keys, the store %d, or they differ", len(h.s.index), len(want))
 	}
+	leases, err := loadLeases(h.db, h.s.keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(h.s.leases, leases) {
+		t.Fatalf("leases in memory %v, in the store %v", h.s.leases, leases)
+	}
 }
 
 // checkRanges compares a Range of everything at every revision the store

@@ -15,7 +15,7 @@
 //
 // Per key: CreateRevision (the revision of its last creation), ModRevision
 // (of its last change), Version (puts since creation: 1 when created, reset
-// by a delete) and Lease (stored as given until leases exist). A delete
+// by a delete) and Lease (0, or a lease that exists). A delete
 // leaves a tombstone in the history. Compact(rev) drops the history below
 // rev but keeps, for each key, its newest version <= rev unless that is a
 // tombstone; reads and watches below rev then fail with ErrCompacted.
@@ -38,6 +38,8 @@
 //	P 'H' esc(key) ^main         put record or tombstone      history of each key, newest first
 //	P 'R' main(8) sub(8)         event type (1 byte), key     revision log, in revision order
 //	P 'M' "compact"              main(8)                      compaction revision (absent: 0)
+//	P 'E' id(8)                  uvarint(ttl)                 every lease and its granted TTL
+//	P 'A' id(8) key              (empty)                      the keys attached to each lease
 //
 //	put record: 0x01 uvarint(create) uvarint(mod) uvarint(version) varint(lease) value
 //	tombstone:  0x02
@@ -56,6 +58,14 @@
 // writes with a tombstone. Compaction is proportional to the
 // changes since the previous one: one range deletion per changed key in 'H'
 // and one in 'R'. A Range count scans its whole range, as etcd's does.
+//
+// # Leases
+//
+// LeaseGrant, LeaseRevoke and LeaseRenew are requests like the others. A
+// Put naming a lease that does not exist fails with ErrLeaseNotFound (in a
+// Txn, before anything is written). A key is attached to the lease of its
+// latest version; a revoke deletes the lease's keys in key order, all at one
+// revision (none when it has no key), as etcd's lessor does.
 //
 // # Contract with the applier
 //
@@ -90,7 +100,9 @@
 // set under the hub lock, so no revision is missed or repeated). A synced
 // watcher whose buffer is full falls back to catching up; one that falls
 // behind a compaction ends with a *CompactedError. This is etcd's synced /
-// unsynced / victim scheme with bounded memory.
+// unsynced / victim scheme with bounded memory. ProgressAll is etcd's
+// RequestProgressAll for the watchers of one stream: a marker on each at one
+// revision, or nothing unless all are synced.
 //
 // # Divergences from etcd
 //
@@ -103,7 +115,8 @@
 //   - Watch replay from the compaction revision itself includes a delete
 //     made at that revision (etcd loses it with the tombstone).
 //   - A nested TxnResponse's header holds the revision reached after it.
-//   - Lease IDs are stored but not checked (no ErrLeaseNotFound yet).
+//   - Leases have no clock here (see lease.go): the server decides expiry
+//     and proposes LeaseRevoke; a keep-alive is a LeaseRenew in the log.
 //
 // # Encoding
 //

@@ -35,6 +35,13 @@ var (
 	ErrValueProvided = errors.New("etcdserver: value is provided")
 	// ErrLeaseProvided: a Put with IgnoreLease also carries a lease.
 	ErrLeaseProvided = errors.New("etcdserver: lease is provided")
+	// ErrLeaseNotFound: a Put, LeaseRevoke or LeaseRenew names a lease that
+	// does not exist (etcd's rpctypes text).
+	ErrLeaseNotFound = errors.New("etcdserver: requested lease not found")
+	// ErrLeaseExists: a LeaseGrant names a lease that exists.
+	ErrLeaseExists = errors.New("etcdserver: lease already exists")
+	// ErrLeaseTTLTooLarge: a LeaseGrant's TTL is above MaxLeaseTTL.
+	ErrLeaseTTLTooLarge = errors.New("etcdserver: too large lease TTL")
 	// ErrInvalidRequest: a request is malformed (no operation or several, an
 	// unknown enum value). The wrapped text says what.
 	ErrInvalidRequest = errors.New("kv: invalid request")

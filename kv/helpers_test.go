@@ -218,6 +218,12 @@ func describe(req *Request) string {
 		return fmt.Sprintf("compact %d", req.Compaction.Revision)
 	case req.Range != nil:
 		return fmt.Sprintf("range [%q, %q)", req.Range.Key, req.Range.RangeEnd)
+	case req.LeaseGrant != nil:
+		return fmt.Sprintf("lease grant %d ttl %d", req.LeaseGrant.ID, req.LeaseGrant.TTL)
+	case req.LeaseRevoke != nil:
+		return fmt.Sprintf("lease revoke %d", req.LeaseRevoke.ID)
+	case req.LeaseRenew != nil:
+		return fmt.Sprintf("lease renew %d", req.LeaseRenew.ID)
 	}
 	return "empty request"
 }

@@ -13,10 +13,11 @@ type model struct {
 	rev, compact int64
 	versions     map[string][]KeyValue // oldest first; a tombstone has CreateRevision 0
 	events       []Event
+	leases       map[int64]bool
 }
 
 func newModel() *model {
-	return &model{rev: 1, versions: map[string][]KeyValue{}}
+	return &model{rev: 1, versions: map[string][]KeyValue{}, leases: map[int64]bool{}}
 }
 
 func (m *model) at(key string, rev int64) (KeyValue, bool) {
@@ -57,6 +58,10 @@ func (m *model) apply(req *Request) (int64, error) {
 		return m.compactTo(req.Compaction.Revision)
 	case req.Range != nil:
 		return m.rev, nil
+	case req.isLease():
+		return m.applyLease(req)
+	case req.Put != nil && req.Put.Lease != 0 && !m.leases[req.Put.Lease]:
+		return 0, ErrLeaseNotFound
 	}
 	ops := []RequestOp{*req.op()}
 	if req.Txn != nil {
@@ -65,6 +70,39 @@ func (m *model) apply(req *Request) (int64, error) {
 	changed := false
 	for _, op := range ops {
 		changed = m.write(op) || changed
+	}
+	if changed {
+		m.rev++
+	}
+	return m.rev, nil
+}
+
+// applyLease grants, renews, or revokes: a revoke deletes the lease's keys
+// (those whose latest version carries it), in key order, at one revision.
+func (m *model) applyLease(req *Request) (int64, error) {
+	if g := req.LeaseGrant; g != nil {
+		if m.leases[g.ID] {
+			return 0, ErrLeaseExists
+		}
+		m.leases[g.ID] = true
+		return m.rev, nil
+	}
+	id := req.LeaseRenew
+	if req.LeaseRevoke != nil {
+		id = (*LeaseRenewRequest)(req.LeaseRevoke)
+	}
+	if !m.leases[id.ID] {
+		return 0, ErrLeaseNotFound
+	}
+	if req.LeaseRevoke == nil {
+		return m.rev, nil
+	}
+	delete(m.leases, id.ID)
+	changed := false
+	for _, kv := range m.rangeAt(makeSpan([]byte{0}, []byte{0}), math.MaxInt64) {
+		if kv.Lease == id.ID {
+			changed = m.write(RequestOp{DeleteRange: &DeleteRangeRequest{Key: kv.Key}}) || changed
+		}
 	}
 	if changed {
 		m.rev++
@@ -137,8 +175,14 @@ func (g *gen) value() []byte {
 
 func (g *gen) request() *Request {
 	switch n := g.rng.IntN(100); {
+	case n < 46:
+		return &Request{Put: &PutRequest{Key: g.key(), Value: g.value(), Lease: int64(g.rng.IntN(3))}}
+	case n < 48:
+		return &Request{LeaseGrant: &LeaseGrantRequest{ID: int64(1 + g.rng.IntN(2)), TTL: 10}}
+	case n < 49:
+		return &Request{LeaseRevoke: &LeaseRevokeRequest{ID: int64(1 + g.rng.IntN(2))}}
 	case n < 50:
-		return &Request{Put: &PutRequest{Key: g.key(), Value: g.value(), Lease: int64(g.rng.IntN(2))}}
+		return &Request{LeaseRenew: &LeaseRenewRequest{ID: int64(1 + g.rng.IntN(2))}}
 	case n < 60:
 		return &Request{DeleteRange: &DeleteRangeRequest{Key: g.key()}}
 	case n < 68:

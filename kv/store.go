@@ -23,6 +23,7 @@ type Store struct {
 	rev        int64
 	compactRev int64
 	index      keyIndex
+	leases     leaseIndex
 	pending    []Event // events applied since the last Committed, in order
 	restored   bool    // Restore was applied since the last Committed
 	keyBuf     []byte  // scratch for Pebble keys
@@ -118,7 +119,11 @@ func (s *Store) reload(r pebble.Reader) error {
 	if err != nil {
 		return err
 	}
-	s.rev, s.compactRev, s.index = v.rev, v.compact, index
+	leases, err := loadLeases(r, s.keys)
+	if err != nil {
+		return err
+	}
+	s.rev, s.compactRev, s.index, s.leases = v.rev, v.compact, index, leases
 	return nil
 }
 

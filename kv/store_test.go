@@ -154,9 +154,14 @@ func TestPutOptions(t *testing.T) {
 	if _, err := put(&PutRequest{Key: []byte("a"), IgnoreLease: true}); !errors.Is(err, ErrKeyNotFound) {
 		t.Fatalf("ignore_lease on missing key: %v", err)
 	}
+	if _, err := put(&PutRequest{Key: []byte("a"), Value: []byte("v1"), Lease: 7}); !errors.Is(err, ErrLeaseNotFound) {
+		t.Fatalf("put with a lease that does not exist: %v", err)
+	}
 	if h.s.Revision() != 1 {
 		t.Fatal("failed put added a revision")
 	}
+	h.mustApply(&Request{LeaseGrant: &LeaseGrantRequest{ID: 7, TTL: 5}})
+	h.mustApply(&Request{LeaseGrant: &LeaseGrantRequest{ID: 9, TTL: 5}})
 	resp, _ := put(&PutRequest{Key: []byte("a"), Value: []byte("v1"), Lease: 7, PrevKv: true})
 	if resp.PrevKv != nil {
 		t.Fatalf("prev of a creation: %s", kvString(resp.PrevKv))

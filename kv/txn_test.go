@@ -40,6 +40,7 @@ func TestTxnCompare(t *testing.T) {
 	h := newHarness(t, Options{})
 	h.put("a", "l")
 	h.put("b", "z")
+	h.mustApply(&Request{LeaseGrant: &LeaseGrantRequest{ID: 5, TTL: 60}})
 	h.mustApply(&Request{Put: &PutRequest{Key: []byte("a"), Value: []byte("m"), Lease: 5}})
 	tests := []struct {
 		c    Compare

@@ -27,8 +27,7 @@ type KeyValue struct {
 	// a delete resets it to 0.
 	Version int64
 	Value   []byte
-	// Lease is the lease attached to the key, 0 for none. Stored as given
-	// until leases are implemented.
+	// Lease is the lease attached to the key, 0 for none.
 	Lease int64
 }
 
@@ -225,6 +224,9 @@ type Request struct {
 	DeleteRange *DeleteRangeRequest
 	Txn         *TxnRequest
 	Compaction  *CompactionRequest
+	LeaseGrant  *LeaseGrantRequest
+	LeaseRevoke *LeaseRevokeRequest
+	LeaseRenew  *LeaseRenewRequest
 }
 
 // Response answers a Request: the field matching the request is set.
@@ -234,6 +236,9 @@ type Response struct {
 	DeleteRange *DeleteRangeResponse `msgpack:"delete_range,omitempty"`
 	Txn         *TxnResponse         `msgpack:"txn,omitempty"`
 	Compaction  *CompactionResponse  `msgpack:"compaction,omitempty"`
+	LeaseGrant  *LeaseGrantResponse  `msgpack:"lease_grant,omitempty"`
+	LeaseRevoke *LeaseRevokeResponse `msgpack:"lease_revoke,omitempty"`
+	LeaseRenew  *LeaseRenewResponse  `msgpack:"lease_renew,omitempty"`
 }
 
 // Header returns the header of the response held.
@@ -249,6 +254,12 @@ func (r *Response) Header() ResponseHeader {
 		return r.Txn.Header
 	case r.Compaction != nil:
 		return r.Compaction.Header
+	case r.LeaseGrant != nil:
+		return r.LeaseGrant.Header
+	case r.LeaseRevoke != nil:
+		return r.LeaseRevoke.Header
+	case r.LeaseRenew != nil:
+		return r.LeaseRenew.Header
 	}
 	return ResponseHeader{}
 }

@@ -25,13 +25,16 @@ func checkRequest(req *Request) error {
 	if req == nil {
 		return invalidf("nil request")
 	}
-	n := countSet(req.Range != nil, req.Put != nil, req.DeleteRange != nil, req.Txn != nil, req.Compaction != nil)
+	n := countSet(req.Range != nil, req.Put != nil, req.DeleteRange != nil, req.Txn != nil, req.Compaction != nil,
+		req.LeaseGrant != nil, req.LeaseRevoke != nil, req.LeaseRenew != nil)
 	if n != 1 {
 		return invalidf("a request holds exactly one operation, this one %d", n)
 	}
 	switch {
 	case req.Compaction != nil:
 		return nil // checked against the state by Apply
+	case req.isLease():
+		return checkLeaseRequest(req)
 	case req.Txn != nil:
 		return checkTxn(req.Txn)
 	}
@@ -41,6 +44,11 @@ func checkRequest(req *Request) error {
 // op views a request other than a compaction as a txn op.
 func (req *Request) op() *RequestOp {
 	return &RequestOp{Range: req.Range, Put: req.Put, DeleteRange: req.DeleteRange, Txn: req.Txn}
+}
+
+// isLease reports whether req is one of the lease operations.
+func (req *Request) isLease() bool {
+	return req.LeaseGrant != nil || req.LeaseRevoke != nil || req.LeaseRenew != nil
 }
 
 func countSet(set ...bool) int {
@@ -180,7 +188,7 @@ func (l *limitCheck) keys(ks ...[]byte) error {
 }
 
 func (l *limitCheck) request(req *Request) error {
-	if req.Compaction != nil {
+	if req.Compaction != nil || req.isLease() {
 		return nil
 	}
 	return l.op(req.op())

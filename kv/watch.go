@@ -30,6 +30,9 @@ type WatchResponse struct {
 	CompactRevision int64          `msgpack:"compact_revision,omitempty"`
 	Canceled        bool           `msgpack:"canceled,omitempty"`
 	CancelReason    string         `msgpack:"cancel_reason,omitempty"`
+	// StreamProgress marks the progress notification queued by
+	// ProgressAll, on behalf of a group of watchers.
+	StreamProgress bool `msgpack:"-"`
 }
 
 // hub hands published events to watchers. A watcher is either synced (it

@@ -92,6 +92,34 @@ func (w *Watcher) RequestProgress() {
 	w.progress = true
 }
 
+// ProgressAll is etcd's RequestProgressAll for the watchers of one watch
+// stream. If every watcher is synced, has room in its channel and does not
+// wait for a future start revision, it queues on each, under the hub lock,
+// a response with no events, StreamProgress set and the published revision
+// R: each watcher's events up to R come before that response and later ones
+// after it, so a stream that holds back what follows each marker until all
+// markers arrived can announce R for all its watchers at once. Otherwise it
+// queues nothing and returns false: etcd then ignores the request and the
+// client asks again. Every watcher must come from s.
+func (s *Store) ProgressAll(ws []*Watcher) (int64, bool) {
+	h := s.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, w := range ws {
+		if w.hub != h {
+			panic("kv: ProgressAll with a watcher of another store")
+		}
+		if w.state != watcherSynced || w.nextRev > h.mu.rev+1 || len(w.ch) == cap(w.ch) {
+			return 0, false
+		}
+	}
+	resp := WatchResponse{Header: ResponseHeader{Revision: h.mu.rev}, StreamProgress: true}
+	for _, w := range ws {
+		w.ch <- resp // room checked above; only the hub sends to a synced watcher
+	}
+	return h.mu.rev, true
+}
+
 // send blocks until resp is queued or the watcher is closed.
 func (w *Watcher) send(resp WatchResponse) bool {
 	select {

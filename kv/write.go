@@ -44,6 +44,12 @@ func (t *writeTxn) apply(req *Request) (*Response, error) {
 		resp.DeleteRange = t.deleteRange(req.DeleteRange)
 	case req.Txn != nil:
 		resp.Txn, err = t.txn(req.Txn)
+	case req.LeaseGrant != nil:
+		resp.LeaseGrant, err = t.leaseGrant(req.LeaseGrant)
+	case req.LeaseRevoke != nil:
+		resp.LeaseRevoke, err = t.leaseRevoke(req.LeaseRevoke)
+	case req.LeaseRenew != nil:
+		resp.LeaseRenew, err = t.leaseRenew(req.LeaseRenew)
 	default:
 		resp.Compaction, err = t.compact(req.Compaction)
 	}
@@ -54,12 +60,12 @@ func (t *writeTxn) apply(req *Request) (*Response, error) {
 }
 
 // checkPut is the state-dependent check of a Put, done before any write:
-// IgnoreValue and IgnoreLease need an existing key.
+// IgnoreValue and IgnoreLease need an existing key, a lease must exist.
 func (t *writeTxn) checkPut(p *PutRequest) error {
 	if (p.IgnoreValue || p.IgnoreLease) && t.s.index[string(p.Key)] == nil {
 		return ErrKeyNotFound
 	}
-	return nil
+	return t.checkLease(p.Lease)
 }
 
 // put writes a new version of the key. The previous value is read from
@@ -124,6 +130,11 @@ func (t *writeTxn) deleteRange(d *DeleteRangeRequest) *DeleteRangeResponse {
 // revision log: three Pebble writes.
 func (t *writeTxn) writePut(kv, prev *KeyValue, prevUnknown bool) {
 	s := t.s
+	oldLease := int64(0)
+	if meta := s.index[string(kv.Key)]; meta != nil {
+		oldLease = meta.lease
+	}
+	t.attach(kv.Key, oldLease, kv.Lease)
 	s.recBuf = appendRecord(s.recBuf[:0], kv)
 	s.keyBuf = s.keys.latest(s.keyBuf[:0], kv.Key)
 	must(t.b.Set(s.keyBuf, s.recBuf, nil))
@@ -139,6 +150,7 @@ func (t *writeTxn) writePut(kv, prev *KeyValue, prevUnknown bool) {
 func (t *writeTxn) writeDelete(prev *KeyValue) {
 	s := t.s
 	rev := t.beginRev + 1
+	t.attach(prev.Key, prev.Lease, 0)
 	s.keyBuf = s.keys.latest(s.keyBuf[:0], prev.Key)
 	must(t.b.Delete(s.keyBuf, nil))
 	s.keyBuf = s.keys.history(s.keyBuf[:0], prev.Key, rev)

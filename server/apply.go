@@ -50,6 +50,7 @@ func (n *Node) applyEntry(b *pebble.Batch, e *raft.Entry) func() {
 	var resp *kv.Response
 	if err == nil {
 		resp, err = n.kv.Apply(b, req)
+		n.leaseApplied(req, resp, err) // lease deadlines (lease.go)
 	} else {
 		n.log.Error("skipping undecodable log entry", "index", e.Index, "err", err)
 	}

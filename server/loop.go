@@ -27,6 +27,7 @@ func (n *Node) handleEvent(e *event) {
 	case evTick:
 		n.rn.Tick()
 		n.sweepAbandoned()
+		n.tickLeases() // the leader revokes expired leases (lease.go)
 	case evRaft:
 		n.stepMessages(e.msgs)
 	case evPropose:

@@ -95,6 +95,8 @@ type Node struct {
 	// status is the latest published view, for concurrent readers.
 	status  atomic.Pointer[Status]
 	metrics *metrics
+	// lessor tracks lease deadlines (lease.go; etcd API issue 7).
+	lessor *lessor
 
 	// Owned by the actor.
 	rn                *raft.Node
@@ -124,7 +126,8 @@ func Start(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, id: NodeID(cfg.Name), log: cfg.Logger.With("node", cfg.Name),
-		proposals: map[uint64]*proposal{}, readsByID: map[uint64]*readWaiter{}, metrics: newMetrics()}
+		proposals: map[uint64]*proposal{}, readsByID: map[uint64]*readWaiter{}, metrics: newMetrics(),
+		lessor: newLessor()}
 	if err := n.openStorage(); err != nil {
 		return nil, err
 	}
@@ -214,7 +217,7 @@ func (n *Node) bootstrapIfNew() error {
 
 func (n *Node) startRaft() error {
 	rn, err := raft.NewNode(raft.Config{
-		ID: n.id, ElectionTicks: 10, HeartbeatTicks: 1,
+		ID: n.id, ElectionTicks: electionTicks, HeartbeatTicks: 1,
 		Storage: n.store, Applied: n.store.Applied(),
 		MaxMsgBytes: 256 << 10, MaxInflightMsgs: 256,
 		PreVote: true, CheckQuorum: true,

@@ -18,6 +18,8 @@ import (
 
 	"github.com/natsraft/natsraft/natstransport"
 	"github.com/natsraft/natsraft/server"
+	"github.com/natsraft/natsraft/server/etcdapi"
+	"github.com/natsraft/natsraft/server/httpapi"
 )
 
 // runFlags are the settings of one member.
@@ -42,6 +44,8 @@ type runFlags struct {
 	natsCA, natsCert, natsKey         string
 	// natsAuthFile configures the embedded server's users.
 	natsAuthFile string
+	// etcd is the etcd v3 gRPC API (etcd.go); off unless --etcd-addr.
+	etcd etcdFlags
 }
 
 func newRunCommand() *cobra.Command {
@@ -89,6 +93,9 @@ cluster. With --nats-url the node uses an existing NATS deployment instead.`,
 	fl.StringVar(&f.natsCert, "nats-cert", "", "client certificate for NATS TLS")
 	fl.StringVar(&f.natsKey, "nats-key", "", "client key for NATS TLS")
 	fl.StringVar(&f.natsAuthFile, "nats-auth-file", "", "JSON file of the embedded nats-server's users and roles (node, client); see docs")
+	fl.StringVar(&f.etcd.addr, "etcd-addr", "", "address of the etcd v3 gRPC API, e.g. 127.0.0.1:2379 (default off); see docs/etcd-compat.md")
+	fl.StringVar(&f.etcd.advertise, "etcd-advertise-url", "", "client URL of this member's etcd API as other members list it (default http://<etcd-addr>)")
+	fl.DurationVar(&f.etcd.progressInterval, "etcd-watch-progress-notify-interval", etcdapi.DefaultProgressNotifyInterval, "interval of etcd watch progress notifications")
 	return cmd
 }
 
@@ -125,6 +132,7 @@ type member struct {
 	nc        *nats.Conn
 	closeNATS func()
 	http      *http.Server
+	stopEtcd  func() // the etcd API, when --etcd-addr is set
 }
 
 func startMember(f runFlags, logger *slog.Logger) (*member, error) {
@@ -142,12 +150,18 @@ func startMember(f runFlags, logger *slog.Logger) (*member, error) {
 		return nil, err
 	}
 	m := &member{node: node, nc: nc, closeNATS: closeNATS}
-	m.http = &http.Server{Addr: f.httpAddr, Handler: server.StatusHandler(node), ReadHeaderTimeout: 5 * time.Second}
+	m.http = &http.Server{Addr: f.httpAddr, Handler: httpapi.Handler(node, httpapi.Options{}), ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := m.http.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			logger.Error("http server failed", "addr", f.httpAddr, "err", err)
 		}
 	}()
+	if f.etcd.addr != "" {
+		if m.stopEtcd, err = startEtcdAPI(node, f.etcd, logger); err != nil {
+			m.close()
+			return nil, err
+		}
+	}
 	logger.Info("member started", "id", f.id, "cluster", f.cluster, "data_dir", f.dataDir, "http", f.httpAddr)
 	return m, nil
 }
@@ -156,6 +170,9 @@ func (m *member) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_ = m.http.Shutdown(ctx)
+	if m.stopEtcd != nil {
+		m.stopEtcd()
+	}
 	_ = m.node.Stop(ctx)
 	m.closeNATS()
 }

@@ -140,9 +140,25 @@ type result struct {
 
 var client = &http.Client{Timeout: 30 * time.Second}
 
-// do sends one request; every response must carry its revision in
-// X-Natsraft-Revision, equal to the body's header.revision when it has one.
+// do sends a request as a client would: again, for up to 10 s, while
+// the answer is a retryable 503 (a leader election under a loaded test
+// machine), then returns the last answer.
 func do(t testing.TB, method, url, body string, headers ...string) result {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for attempt := 1; ; attempt++ {
+		r := doOnce(t, method, url, body, headers...)
+		if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" || time.Now().After(deadline) {
+			return r
+		}
+		t.Logf("%s %s: %s; retrying", method, url, r.body)
+		time.Sleep(time.Duration(attempt) * 10 * time.Millisecond) // back-off, as a client does
+	}
+}
+
+// doOnce sends one request; every response must carry its revision in
+// X-Natsraft-Revision, equal to the body's header.revision when it has one.
+func doOnce(t testing.TB, method, url, body string, headers ...string) result {
 	t.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {

@@ -179,9 +179,17 @@ func (a *api) deleteReply(ctx context.Context, q *query, s span) (reply, error) 
 // readBody reads the whole body, which unary bounds to MaxBodyBytes.
 func readBody(r *http.Request) ([]byte, error) {
 	body, err := io.ReadAll(r.Body)
-	var tooLarge *http.MaxBytesError
-	if err != nil && !errors.As(err, &tooLarge) {
-		return nil, badRequest("reading the request body: %v", err)
+	if err != nil {
+		return nil, readError(err)
 	}
-	return body, err
+	return body, nil
+}
+
+// readError is the answer to a failed body read: 413 past the limit.
+func readError(err error) error {
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return err
+	}
+	return badRequest("reading the request body: %v", err)
 }

@@ -18,6 +18,10 @@ func TestKeyValue(t *testing.T) {
 	c := startCluster(t, httpapi.Options{}, "n1", "n2", "n3")
 	t.Run("PutThenGetOnEveryNode", func(t *testing.T) { testPutGet(t, c) })
 	t.Run("PrevKvAndOldRevision", func(t *testing.T) { testPrevKv(t, c) })
+	t.Run("UnknownLease", func(t *testing.T) {
+		// etcd: a put naming a lease that does not exist is NotFound.
+		do(t, http.MethodPut, c.leaderURL()+"/v1/kv/leased?lease=7", "v").wantError(t, http.StatusNotFound, server.CodeNotFound)
+	})
 	t.Run("PathKeysAreExact", func(t *testing.T) { testPathKeys(t, c) })
 	t.Run("RangeQueries", func(t *testing.T) { testRange(t, c) })
 	t.Run("Delete", func(t *testing.T) { testDelete(t, c) })
@@ -64,12 +68,12 @@ func testPrevKv(t *testing.T, c *cluster) {
 	u := c.leaderURL()
 	first := put(t, u, "counter", "1")
 	var second putJSON
-	do(t, http.MethodPut, u+"/v1/kv/counter?prev_kv=true&lease=7", "2").decode(t, http.StatusOK, &second)
+	do(t, http.MethodPut, u+"/v1/kv/counter?prev_kv=true", "2").decode(t, http.StatusOK, &second)
 	if second.PrevKv == nil || second.PrevKv.Value != "1" || second.PrevKv.ModRevision != first.Header.Revision {
 		t.Fatalf("prev_kv: %+v", second.PrevKv)
 	}
 	now := get(t, u+"/v1/kv/counter")
-	if kv := now.Kvs[0]; kv.Value != "2" || kv.Version != 2 || kv.Lease != 7 || kv.CreateRevision != first.Header.Revision {
+	if kv := now.Kvs[0]; kv.Value != "2" || kv.Version != 2 || kv.CreateRevision != first.Header.Revision {
 		t.Fatalf("after the second put: %+v", kv)
 	}
 	old := get(t, fmt.Sprintf("%s/v1/kv/counter?revision=%d", u, first.Header.Revision))

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -42,6 +43,9 @@ var errShuttingDown = errorf(http.StatusServiceUnavailable, server.CodeStopped,
 // when the client accepts text/event-stream.
 func (a *api) watch(w http.ResponseWriter, r *http.Request, q *query) {
 	req, err := watchRequest(r, q)
+	if err == nil {
+		err = drainBody(w, r)
+	}
 	if err != nil {
 		a.fail(w, err)
 		return
@@ -69,6 +73,23 @@ func (a *api) watch(w http.ResponseWriter, r *http.Request, q *query) {
 	if s.send(sseCreated, 0, created) {
 		a.pump(r.Context(), s, watcher)
 	}
+}
+
+// watchBodyBytesMax bounds the body a watch reads to refuse it.
+const watchBodyBytesMax = 64 << 10
+
+// drainBody refuses a body on a watch, reading it first: net/http notices
+// that a client went away only once the request body is read to its end,
+// and a stream must end with its client.
+func drainBody(w http.ResponseWriter, r *http.Request) error {
+	n, err := io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, watchBodyBytesMax))
+	switch {
+	case err != nil:
+		return readError(err)
+	case n > 0:
+		return badRequest("a watch takes no body")
+	}
+	return nil
 }
 
 // watchRequest reads the keys (as GET /v1/kv), start_revision and the

@@ -97,23 +97,26 @@ func putSeq(t *testing.T, u, key string, from, to int) []int64 {
 	return revs
 }
 
-// testWatchResume: a client that reads part of the history on one node,
+// testWatchResume: a client that reads some writes live on one node,
 // disconnects, and resumes on another with start_revision = last + 1
-// sees every write once.
+// sees every write once, the missed ones replayed from history.
 func testWatchResume(t *testing.T, c *cluster) {
 	lead := c.Leader()
-	revs := putSeq(t, c.urls[lead], "seq", 0, 5)
 	var names []string
 	for _, name := range c.Names {
 		if name != lead {
 			names = append(names, name)
 		}
 	}
-	first := openWatch(t, fmt.Sprintf("%s/v1/watch?key=seq&start_revision=%d", c.urls[names[0]], revs[0]))
+	first := openWatch(t, c.urls[names[0]]+"/v1/watch?key=seq")
 	first.next() // created
-	got := first.events(3)
+	var got []eventJSON
+	for i := range 3 {
+		putSeq(t, c.urls[lead], "seq", i, i+1)
+		got = append(got, first.events(1)...)
+	}
 	first.close()
-	putSeq(t, c.urls[lead], "seq", 5, 10)
+	putSeq(t, c.urls[lead], "seq", 3, 10)
 	last := got[len(got)-1].Kv.ModRevision
 	second := openWatch(t, fmt.Sprintf("%s/v1/watch?key=seq&start_revision=%d", c.urls[names[1]], last+1))
 	second.next()
@@ -128,19 +131,24 @@ func testWatchResume(t *testing.T, c *cluster) {
 // testWatchLastEventID: an EventSource reconnecting sends Last-Event-ID,
 // which wins over the start_revision of its unchanged URL.
 func testWatchLastEventID(t *testing.T, c *cluster) {
-	revs := putSeq(t, c.leaderURL(), "lei", 0, 4)
+	revs := putSeq(t, c.leaderURL(), "lei", 0, 1)
 	path := fmt.Sprintf("/v1/watch?key=lei&start_revision=%d", revs[0])
 	ws := openWatch(t, c.urls["n1"]+path, "Accept", "text/event-stream")
 	ws.next()
-	var id string
-	for id != strconv.FormatInt(revs[1], 10) {
-		id = ws.next().id
+	ws.events(1) // replayed
+	revs = append(revs, putSeq(t, c.leaderURL(), "lei", 1, 2)...)
+	var it streamItem
+	for it = ws.next(); it.event != "events"; it = ws.next() {
+	}
+	if it.id != strconv.FormatInt(revs[1], 10) {
+		t.Fatalf("event id %q, want %d", it.id, revs[1])
 	}
 	ws.close()
-	ws = openWatch(t, c.urls["n2"]+path, "Accept", "text/event-stream", "Last-Event-ID", id)
+	putSeq(t, c.leaderURL(), "lei", 2, 4)
+	ws = openWatch(t, c.urls["n2"]+path, "Accept", "text/event-stream", "Last-Event-ID", it.id)
 	ws.next()
 	if evs := ws.events(2); evs[0].Kv.Value != "2" || evs[1].Kv.Value != "3" {
-		t.Fatalf("after Last-Event-ID %s: %s", id, mustJSON(evs))
+		t.Fatalf("after Last-Event-ID %s: %s", it.id, mustJSON(evs))
 	}
 }
 
@@ -181,6 +189,7 @@ func testWatchBadRequests(t *testing.T, c *cluster) {
 		_, r := tryWatch(t, u+bad.path, bad.headers...)
 		r.wantError(t, http.StatusBadRequest, server.CodeInvalidArgument)
 	}
+	do(t, http.MethodGet, u+"/v1/watch?key=a", "a body").wantError(t, http.StatusBadRequest, server.CodeInvalidArgument)
 }
 
 // testWatchDisconnect: a client that goes away frees its stream; with
