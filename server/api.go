@@ -16,6 +16,8 @@ import (
 // and returns its result once applied on this node. Writes on a follower
 // are forwarded to the leader by the core.
 func (n *Node) Write(ctx context.Context, req *kv.Request) (*kv.Response, error) {
+	ctx, cancel := n.withDefaultTimeout(ctx)
+	defer cancel()
 	if err := n.kv.Validate(req); err != nil {
 		return nil, err
 	}
@@ -49,6 +51,8 @@ func (n *Node) Range(ctx context.Context, req *kv.RangeRequest, serializable boo
 // ReadBarrier returns once this node has applied everything committed
 // before the call (a linearizable read point).
 func (n *Node) ReadBarrier(ctx context.Context) error {
+	ctx, cancel := n.withDefaultTimeout(ctx)
+	defer cancel()
 	w := newReadWaiter(ctx)
 	if err := n.actor.Send(actor.Client, event{kind: evRead, read: w}); err != nil {
 		return err
@@ -92,6 +96,8 @@ func (n *Node) changeMembership(ctx context.Context, t raft.ConfChangeType, name
 // admin submits a membership change or transfer; success means the core
 // accepted it (the change then commits, or the transfer completes, shortly).
 func (n *Node) admin(ctx context.Context, a *adminRequest) error {
+	ctx, cancel := n.withDefaultTimeout(ctx)
+	defer cancel()
 	if err := n.actor.Send(actor.Client, event{kind: evAdmin, admin: a}); err != nil {
 		return err
 	}
@@ -110,8 +116,9 @@ func (n *Node) Watch(req kv.WatchRequest) (*kv.Watcher, error) {
 // Members returns the applied membership.
 func (n *Node) Members() []Member { return n.Status().Members }
 
-// await waits for a request's answer, the caller's deadline, or the node's
-// end, whichever comes first.
+// await waits for a request's answer, the caller's deadline, or the
+// node's end, whichever comes first. A write that times out has an
+// unknown outcome.
 func await[T any](ctx context.Context, n *Node, done <-chan T) (T, error) {
 	var zero T
 	select {
@@ -122,4 +129,14 @@ func await[T any](ctx context.Context, n *Node, done <-chan T) (T, error) {
 	case <-n.actor.Done():
 		return zero, fmt.Errorf("%w: %w", ErrStopped, n.actor.Err())
 	}
+}
+
+// withDefaultTimeout bounds a request whose caller set no deadline: a
+// proposal forwarded to a leader that dies is never answered, and the
+// actor forgets abandoned requests by their context.
+func (n *Node) withDefaultTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, n.cfg.RequestTimeout)
 }

@@ -25,7 +25,7 @@ const (
 	CodeFutureRevision  ErrorCode = "future_revision"  // revision not reached yet
 	CodeInvalidArgument ErrorCode = "invalid_argument" // the request is malformed
 	CodeTooLarge        ErrorCode = "too_large"        // key, value or request too large
-	CodeNotFound        ErrorCode = "not_found"        // no such key (IgnoreValue/IgnoreLease)
+	CodeNotFound        ErrorCode = "not_found"        // no such key (IgnoreValue/IgnoreLease) or lease
 	CodeMembership      ErrorCode = "membership"       // a membership change was refused
 	CodeInternal        ErrorCode = "internal"         // a bug or a storage failure
 )
@@ -49,6 +49,9 @@ var codeOf = []struct {
 	{kv.ErrValueTooLarge, CodeTooLarge},
 	{kv.ErrRequestTooLarge, CodeTooLarge},
 	{kv.ErrKeyNotFound, CodeNotFound},
+	{kv.ErrLeaseNotFound, CodeNotFound},
+	{kv.ErrLeaseExists, CodeInvalidArgument},
+	{kv.ErrLeaseTTLTooLarge, CodeInvalidArgument},
 	{kv.ErrEmptyKey, CodeInvalidArgument},
 	{kv.ErrTooManyOps, CodeInvalidArgument},
 	{kv.ErrDuplicateKey, CodeInvalidArgument},

@@ -53,6 +53,10 @@ type Config struct {
 	// SnapshotEntries: a snapshot is taken once this many entries were
 	// applied since the last one. Default 10000.
 	SnapshotEntries uint64
+	// RequestTimeout bounds a write or linearizable read whose caller set
+	// no deadline (a proposal forwarded to a leader that dies is never
+	// answered). Default 7s, like etcd's 5s plus two election timeouts.
+	RequestTimeout time.Duration
 	// NoSync skips fsync (benchmarks of the rest of the path only).
 	NoSync bool
 	// Logger receives the node's logs; nil means slog.Default().
@@ -68,6 +72,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.SnapshotEntries == 0 {
 		c.SnapshotEntries = 10000
+	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = 7 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
