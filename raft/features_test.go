@@ -301,3 +301,44 @@ func TestProposalForwarding(t *testing.T) {
 		t.Fatalf("proposal with forwarding disabled: err %v", err)
 	}
 }
+
+// TestLeadershipTransferForwardedByFollower: a transfer asked of a
+// follower reaches the leader with the requester as sender (so a
+// transport can authenticate it) and the target in Index.
+func TestLeadershipTransferForwardedByFollower(t *testing.T) {
+	c := newTestCluster(t, []uint64{1, 2, 3}, nil)
+	c.campaign(1)
+	if err := c.nodes[2].TransferLeadership(3); err != nil {
+		t.Fatal(err)
+	}
+	rd := c.nodes[2].Ready()
+	if len(rd.Messages) != 1 || rd.Messages[0].From != 2 || rd.Messages[0].To != 1 || rd.Messages[0].Index != 3 {
+		t.Fatalf("forwarded transfer = %+v, want from 2 to 1 naming 3", rd.Messages)
+	}
+	c.queue = append(c.queue, rd.Messages...)
+	c.nodes[2].Advance()
+	c.tickAll(3)
+	if lead := c.mustLeader(); lead != 3 {
+		t.Fatalf("leader after a forwarded transfer = %d, want 3", lead)
+	}
+}
+
+// TestPromotionNeedsACaughtUpLearner: a learner that is unreachable is
+// not promoted. Reference: dissertation §4.2.1.
+func TestPromotionNeedsACaughtUpLearner(t *testing.T) {
+	c := newTestCluster(t, []uint64{1, 2, 3}, nil)
+	c.campaign(1)
+	if err := c.proposeConfChange(1, ConfChange{Type: ConfChangeAddLearner, NodeID: 4}); err != nil {
+		t.Fatal(err)
+	}
+	// Node 4 was never started: it cannot be promoted.
+	err := c.nodes[1].ProposeConfChange(ConfChange{Type: ConfChangeAddVoter, NodeID: 4})
+	if !errors.Is(err, ErrConfChangeInvalid) {
+		t.Fatalf("promoting an absent learner: err %v, want ErrConfChangeInvalid", err)
+	}
+	c.addNode(4, nil, nil)
+	c.tickAll(3)
+	if err := c.proposeConfChange(1, ConfChange{Type: ConfChangeAddVoter, NodeID: 4}); err != nil {
+		t.Fatalf("promoting a caught-up learner: %v", err)
+	}
+}

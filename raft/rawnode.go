@@ -41,15 +41,30 @@ func NewNode(cfg Config) (*Node, error) {
 // committed. Every initial member must persist the same (voters are sorted,
 // so the same set gives the same log) before NewNode.
 func Bootstrap(voters []uint64) ([]Entry, HardState, error) {
-	ids := slices.Clone(voters)
-	slices.Sort(ids)
-	ids = slices.Compact(ids)
-	if len(ids) == 0 || ids[0] == None {
-		return nil, HardState{}, fmt.Errorf("raft: bootstrap needs non-zero voter IDs, got %v", voters)
+	changes := make([]ConfChange, len(voters))
+	for i, id := range voters {
+		changes[i] = ConfChange{Type: ConfChangeAddVoter, NodeID: id}
 	}
-	ents := make([]Entry, len(ids))
-	for i, id := range ids {
-		cc := ConfChange{Type: ConfChangeAddVoter, NodeID: id}
+	return BootstrapChanges(changes)
+}
+
+// BootstrapChanges is Bootstrap with a context per voter (the server puts
+// the member's name there, so that every later member learns it from the
+// log). The changes must be AddVoter with distinct IDs; they are sorted by
+// ID so that every initial member writes the same log.
+func BootstrapChanges(voters []ConfChange) ([]Entry, HardState, error) {
+	changes := slices.Clone(voters)
+	slices.SortFunc(changes, func(a, b ConfChange) int { return cmp.Compare(a.NodeID, b.NodeID) })
+	for i, cc := range changes {
+		if cc.NodeID == None || cc.Type != ConfChangeAddVoter || (i > 0 && changes[i-1].NodeID == cc.NodeID) {
+			return nil, HardState{}, fmt.Errorf("raft: bootstrap needs distinct non-zero voters, got %+v", voters)
+		}
+	}
+	if len(changes) == 0 {
+		return nil, HardState{}, fmt.Errorf("raft: bootstrap needs at least one voter")
+	}
+	ents := make([]Entry, len(changes))
+	for i, cc := range changes {
 		ents[i] = Entry{Term: 1, Index: uint64(i + 1), Type: EntryConfChange, Data: cc.Marshal()}
 	}
 	return ents, HardState{Term: 1, Commit: uint64(len(ents))}, nil
@@ -87,7 +102,7 @@ func (n *Node) ReadIndex(ctx []byte) error {
 
 // TransferLeadership asks the leader to hand over to target (dissertation §3.10).
 func (n *Node) TransferLeadership(target uint64) error {
-	return n.r.Step(Message{Type: MsgTransferLeader, From: target})
+	return n.r.Step(Message{Type: MsgTransferLeader, From: n.r.id, Index: target})
 }
 
 // ReportUnreachable tells the leader that messages to id could not be sent.

@@ -1,6 +1,10 @@
 package raft
 
-import "github.com/natsraft/natsraft/raft/tracker"
+import (
+	"fmt"
+
+	"github.com/natsraft/natsraft/raft/tracker"
+)
 
 // stepLeader handles a message on the leader. Requests come first; the
 // responses that need the sender's Progress follow.
@@ -15,7 +19,7 @@ func (r *raft) stepLeader(m Message) error {
 		r.handleReadIndex(m)
 		return nil
 	case MsgTransferLeader:
-		r.handleTransferLeader(m.From)
+		r.handleTransferLeader(m.Index)
 		return nil
 	}
 	pr := r.progress[m.From]
@@ -81,7 +85,30 @@ func (r *raft) admitConfChange(data []byte) error {
 	if err != nil {
 		return ErrConfChangeInvalid
 	}
-	return r.members.validate(cc)
+	if err := r.members.validate(cc); err != nil {
+		return err
+	}
+	return r.checkLearnerCaughtUp(cc)
+}
+
+// learnerLagEntriesMax is how far behind the commit index a learner may be
+// and still be promoted.
+const learnerLagEntriesMax = 1024
+
+// checkLearnerCaughtUp refuses to promote a learner that is unreachable or
+// far behind: as a voter it would count towards quorums it cannot serve,
+// and promoting several such learners can lose the quorum (dissertation
+// §4.2.1: new servers join as non-voters until they have caught up).
+func (r *raft) checkLearnerCaughtUp(cc ConfChange) error {
+	if cc.Type != ConfChangeAddVoter || !r.members.current.IsLearner(cc.NodeID) {
+		return nil
+	}
+	pr := r.progress[cc.NodeID]
+	if pr == nil || !pr.RecentActive || pr.Match+learnerLagEntriesMax < r.log.committed {
+		return fmt.Errorf("%w: learner %d has not caught up (it must be reachable and within %d entries of the commit index)",
+			ErrConfChangeInvalid, cc.NodeID, learnerLagEntriesMax)
+	}
+	return nil
 }
 
 // handleHeartbeatResponse notes the follower is alive and resumes

@@ -87,7 +87,7 @@ const (
 	MsgHeartbeat                         // empty AppendEntries carrying commit and a read round
 	MsgHeartbeatResp                     // heartbeat response
 	MsgTimeoutNow                        // leadership transfer: start an election now (dissertation §3.10)
-	MsgTransferLeader                    // request to transfer leadership to From
+	MsgTransferLeader                    // request to transfer leadership to the node in Index
 	MsgReadIndex                         // ReadIndex request, forwarded from followers (dissertation §6.4)
 	MsgReadIndexResp                     // ReadIndex answer to a follower
 	MsgUnreachable                       // local: the driver could not reach From
@@ -134,6 +134,8 @@ func (t MessageType) IsValid() bool { return t < msgTypeCount }
 //	MsgHeartbeatResp: Index = the round echoed back
 //	MsgReadIndex:     Context = the caller's request context
 //	MsgReadIndexResp: Index = read index, Context = request context, Reject = no leader could serve it
+//	MsgTransferLeader: Index = the node to hand leadership to (From is the
+//	                  requester, so the transport can authenticate it when forwarded)
 //	MsgSnapStatus:    Reject = sending the snapshot failed
 type Message struct {
 	Type       MessageType

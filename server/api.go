@@ -5,8 +5,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/vmihailenco/msgpack/v5"
-
 	"github.com/natsraft/natsraft/actor"
 	"github.com/natsraft/natsraft/kv"
 	"github.com/natsraft/natsraft/raft"
@@ -85,7 +83,7 @@ func (n *Node) changeMembership(ctx context.Context, t raft.ConfChangeType, name
 	if name == "" {
 		return fmt.Errorf("%w: a member name is required", raft.ErrConfChangeInvalid)
 	}
-	mc, err := msgpack.Marshal(MemberContext{Name: name})
+	mc, err := memberContext(name)
 	if err != nil {
 		return err
 	}

@@ -30,6 +30,9 @@ type MemberContext struct {
 	Name string `msgpack:"name"`
 }
 
+// memberContext is the Context of a conf change naming the member.
+func memberContext(name string) ([]byte, error) { return msgpack.Marshal(MemberContext{Name: name}) }
+
 // memberTable is the applied membership (the one snapshots carry), by ID.
 type memberTable struct {
 	byID map[uint64]Member
@@ -69,8 +72,6 @@ func (t *memberTable) save(w pebble.Writer) error {
 	}
 	return w.Set(membersKey, val, nil)
 }
-
-func (t *memberTable) set(m Member) { t.byID[m.ID] = m }
 
 // apply records a committed change; names come from the change's context
 // or, for the bootstrap voters, from the table written at bootstrap.

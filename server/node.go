@@ -178,7 +178,7 @@ func (n *Node) openStorage() error {
 		st.Close()
 		return err
 	}
-	kvs, err := kv.Open(st.DB(), kv.Options{})
+	kvs, err := kv.Open(st.DB(), n.kvOptions())
 	if err != nil {
 		st.Close()
 		return err
@@ -192,6 +192,17 @@ func (n *Node) openStorage() error {
 	return n.restoreFromSnapshotIfBehind()
 }
 
+// payloadHeadroomBytes is what a Raft envelope adds around one entry.
+const payloadHeadroomBytes = 64 << 10
+
+// kvOptions caps request sizes so that one entry always fits in a NATS
+// message: an entry the transport cannot carry would be dropped on every
+// retry and stall replication for good.
+func (n *Node) kvOptions() kv.Options {
+	limit := min(kv.DefaultMaxRequestBytes, int(n.cfg.NATS.MaxPayload())-payloadHeadroomBytes)
+	return kv.Options{MaxRequestBytes: limit, MaxValueBytes: limit}
+}
+
 // bootstrapIfNew writes the initial log of a new cluster: one AddVoter per
 // peer (raft.Bootstrap) and the peers' names.
 func (n *Node) bootstrapIfNew() error {
@@ -199,15 +210,17 @@ func (n *Node) bootstrapIfNew() error {
 	if last > 0 || len(n.cfg.Peers) == 0 || !n.store.HardState().IsEmpty() {
 		return nil
 	}
-	ids := make([]uint64, len(n.cfg.Peers))
-	members := newMemberTable()
+	changes := make([]raft.ConfChange, len(n.cfg.Peers))
 	for i, name := range n.cfg.Peers {
-		ids[i] = NodeID(name)
-		members.set(Member{ID: ids[i], Name: name})
+		ctx, err := memberContext(name)
+		if err != nil {
+			return err
+		}
+		changes[i] = raft.ConfChange{Type: raft.ConfChangeAddVoter, NodeID: NodeID(name), Context: ctx}
 	}
-	ents, hs, err := raft.Bootstrap(ids)
+	ents, hs, err := raft.BootstrapChanges(changes)
 	if err != nil {
-		return err
+		return fmt.Errorf("--peers %v: %w", n.cfg.Peers, err)
 	}
 	b := n.store.NewBatch()
 	defer b.Close()
@@ -215,9 +228,6 @@ func (n *Node) bootstrapIfNew() error {
 		return err
 	}
 	b.SetHardState(hs)
-	if err := members.save(b.Pebble()); err != nil {
-		return err
-	}
 	n.log.Info("bootstrapped a new cluster", "cluster", n.cfg.Cluster, "peers", n.cfg.Peers)
 	return b.Commit()
 }

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 
 	"github.com/natsraft/natsraft/natstransport"
 	"github.com/natsraft/natsraft/server"
@@ -40,7 +40,7 @@ func Start(t testing.TB, names ...string) *Cluster {
 // for every node; Peers is set to names.
 func StartWith(t testing.TB, base server.Config, names ...string) *Cluster {
 	t.Helper()
-	ns, err := natstransport.StartServer(natstransport.ServerOptions{Port: natstransport.RandomPort})
+	ns, err := natstransport.StartServer(natstransport.ServerOptions{Port: natstransport.RandomPort, MaxPayload: 8 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}

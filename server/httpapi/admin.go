@@ -29,14 +29,12 @@ func (a *api) compact(ctx context.Context, r *http.Request, _ *query) (reply, er
 	if in.Revision <= 0 {
 		return reply{}, badRequest("revision must be positive, not %d", in.Revision)
 	}
-	resp, err := a.n.Write(ctx, &kv.Request{Compaction: &kv.CompactionRequest{Revision: in.Revision, Physical: in.Physical}})
+	req := &kv.Request{Compaction: &kv.CompactionRequest{Revision: in.Revision, Physical: in.Physical}}
+	resp, err := write(ctx, a.n, req, func(r *kv.Response) *kv.CompactionResponse { return r.Compaction })
 	if err != nil {
 		return reply{}, err
 	}
-	if resp == nil || resp.Compaction == nil {
-		return reply{}, errNoResponse
-	}
-	return reply{revision: resp.Compaction.Header.Revision, body: &compactResponse{CompactRevision: in.Revision}}, nil
+	return reply{revision: resp.Header.Revision, body: &compactResponse{CompactRevision: in.Revision}}, nil
 }
 
 type membersResponse struct {

@@ -3,9 +3,11 @@ package httpapi_test
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/natsraft/natsraft/kv"
 	"github.com/natsraft/natsraft/server"
 	"github.com/natsraft/natsraft/server/httpapi"
 )
@@ -54,6 +56,9 @@ func TestMembers(t *testing.T) {
 	accepted("add-learner", "n4")
 	c.WaitFor("n4 as a learner", func() bool { m, l := memberState(t, u, "n4"); return m && l })
 	changeMember(t, u, "add-learner", "n4").wantError(t, http.StatusConflict, server.CodeMembership)
+	// Only a running, caught-up learner is promoted: start n4.
+	n4 := c.StartNode("n4", server.Config{Join: []string{"n1", "n2", "n3"}})
+	c.WaitFor("n4 to catch up", func() bool { return n4.Status().AppliedIndex >= c.Nodes[c.Leader()].Status().CommitIndex })
 	accepted("promote", "n4")
 	c.WaitFor("n4 as a voter", func() bool { m, l := memberState(t, u, "n4"); return m && !l })
 	changeMember(t, u, "promote", "n4").wantError(t, http.StatusConflict, server.CodeMembership)
@@ -62,13 +67,22 @@ func TestMembers(t *testing.T) {
 	changeMember(t, u, "remove", "n4").wantError(t, http.StatusConflict, server.CodeMembership)
 	changeMember(t, u, "transfer-leader", "n9").wantError(t, http.StatusConflict, server.CodeMembership)
 
+	// The transfer is asked of the third node, neither the leader nor the
+	// target: the request must travel to the leader.
 	lead := c.Leader()
-	target := "n1"
-	if lead == target {
-		target = "n2"
+	var others []string
+	for _, name := range c.Names {
+		if name != lead {
+			others = append(others, name)
+		}
 	}
-	accepted("transfer-leader", target)
-	c.WaitFor("the transfer to "+target, func() bool { return c.Nodes[lead].Status().Leader == target })
+	target, via := others[0], others[1]
+	var resp struct {
+		Header       headerJSON `json:"header"`
+		Action, Name string
+	}
+	changeMember(t, c.urls[via], "transfer-leader", target).decode(t, http.StatusAccepted, &resp)
+	c.WaitFor("the transfer to "+target+" asked of "+via, func() bool { return c.Nodes[lead].Status().Leader == target })
 
 	for _, body := range []string{
 		`{"action":"evict","name":"n2"}`,
@@ -120,4 +134,19 @@ func TestNoLeader(t *testing.T) {
 	if r := doOnce(t, http.MethodGet, survivor+"/readyz", ""); r.status != http.StatusServiceUnavailable {
 		t.Fatalf("/readyz without a leader: %d", r.status)
 	}
+}
+
+// TestValueAtTheLimitLeavesTheClusterWritable: a value just below kv's
+// request limit is either stored (200) or refused (413), and the cluster
+// takes writes afterwards. A write the node accepts but the transport
+// cannot carry would stay at the head of the log and wedge every later
+// write.
+func TestValueAtTheLimitLeavesTheClusterWritable(t *testing.T) {
+	c := startCluster(t, httpapi.Options{}, "n1", "n2", "n3")
+	u := c.leaderURL()
+	r := do(t, http.MethodPut, u+"/v1/kv/almost-big", strings.Repeat("v", kv.DefaultMaxRequestBytes-1024))
+	if r.status != http.StatusOK && r.status != http.StatusRequestEntityTooLarge {
+		t.Fatalf("a value at the limit: %d %s", r.status, r.body)
+	}
+	put(t, c.followerURL(), "after", "ok")
 }

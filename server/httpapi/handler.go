@@ -101,20 +101,20 @@ func Handler(n *server.Node, opts Options) http.Handler {
 	a.watchSlots = make(chan struct{}, a.opts.MaxWatches)
 	pathParams := []string{"prefix", "range_end"}
 	a.keyRoutes = methods{
-		http.MethodGet:    {append(pathParams, rangeParams...), a.unary(a.getKey)},
+		http.MethodGet:    {slices.Concat(pathParams, rangeParams), a.unary(a.getKey)},
 		http.MethodPut:    {[]string{"prev_kv", "lease"}, a.unary(a.putKey)},
-		http.MethodDelete: {append(pathParams, "prev_kv"), a.unary(a.deleteKey)},
+		http.MethodDelete: {slices.Concat(pathParams, []string{"prev_kv"}), a.unary(a.deleteKey)},
 	}
 	queryParams := []string{"key", "prefix", "range_end"}
 	a.routes = map[string]methods{
 		"/v1/kv": {
-			http.MethodGet:    {append(queryParams, rangeParams...), a.unary(a.getRange)},
-			http.MethodDelete: {append(queryParams, "prev_kv"), a.unary(a.deleteRange)},
+			http.MethodGet:    {slices.Concat(queryParams, rangeParams), a.unary(a.getRange)},
+			http.MethodDelete: {slices.Concat(queryParams, []string{"prev_kv"}), a.unary(a.deleteRange)},
 		},
 		"/v1/txn":     {http.MethodPost: {nil, a.unary(a.txn)}},
 		"/v1/compact": {http.MethodPost: {nil, a.unary(a.compact)}},
-		"/v1/watch": {http.MethodGet: {append(queryParams,
-			"start_revision", "prev_kv", "no_put", "no_delete"), a.watch}},
+		"/v1/watch": {http.MethodGet: {slices.Concat(queryParams,
+			[]string{"start_revision", "prev_kv", "no_put", "no_delete"}), a.watch}},
 		"/v1/members": {
 			http.MethodGet:  {nil, a.unary(a.members)},
 			http.MethodPost: {nil, a.unary(a.changeMembers)},
@@ -126,7 +126,7 @@ func Handler(n *server.Node, opts Options) http.Handler {
 // ServeHTTP routes by hand rather than with http.ServeMux: the mux cleans
 // paths, and a key may hold "//", "." or ".." (etcd keys often start
 // with "/", so /v1/kv//registry/pods names the key "/registry/pods").
-// Paths of its own go to server.StatusHandler.
+// Other paths go to server.StatusHandler.
 func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ms, ok := a.routes[r.URL.Path]
 	if !ok && strings.HasPrefix(r.URL.Path, keyPathPrefix) {

@@ -91,12 +91,12 @@ type lineJSON struct {
 // cluster is an in-process cluster with an HTTP server per node.
 type cluster struct {
 	*testcluster.Cluster
-	t    *testing.T
+	t    testing.TB
 	opts httpapi.Options
 	urls map[string]string
 }
 
-func startCluster(t *testing.T, opts httpapi.Options, names ...string) *cluster {
+func startCluster(t testing.TB, opts httpapi.Options, names ...string) *cluster {
 	t.Helper()
 	c := &cluster{Cluster: testcluster.Start(t, names...), t: t, opts: opts, urls: map[string]string{}}
 	for _, name := range names {
@@ -160,14 +160,7 @@ func do(t testing.TB, method, url, body string, headers ...string) result {
 // X-Natsraft-Revision, equal to the body's header.revision when it has one.
 func doOnce(t testing.TB, method, url, body string, headers ...string) result {
 	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := client.Do(req)
+	resp, err := client.Do(newRequest(t, method, url, body, headers...))
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, url, err)
 	}
@@ -179,6 +172,19 @@ func doOnce(t testing.TB, method, url, body string, headers ...string) result {
 	r := result{status: resp.StatusCode, header: resp.Header, body: data}
 	r.checkRevision(t, method+" "+url)
 	return r
+}
+
+// newRequest builds a request; headers are name, value, name, value….
+func newRequest(t testing.TB, method, url, body string, headers ...string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	return req
 }
 
 func (r result) checkRevision(t testing.TB, what string) {

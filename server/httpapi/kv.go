@@ -17,6 +17,18 @@ import (
 // implies. A bug, answered as an internal error rather than a panic.
 var errNoResponse = errors.New("httpapi: the node returned no response for the request")
 
+// write replicates req and returns the part of the response pick selects.
+func write[T any](ctx context.Context, n *server.Node, req *kv.Request, pick func(*kv.Response) *T) (*T, error) {
+	resp, err := n.Write(ctx, req)
+	switch {
+	case err != nil:
+		return nil, err
+	case resp == nil || pick(resp) == nil:
+		return nil, errNoResponse
+	}
+	return pick(resp), nil
+}
+
 // span is the keys a request names: key alone (end empty) or [key, end).
 type span struct{ key, end []byte }
 
@@ -141,14 +153,11 @@ func (a *api) putKey(ctx context.Context, r *http.Request, q *query) (reply, err
 		return reply{}, err
 	}
 	req.Value = value
-	resp, err := a.n.Write(ctx, &kv.Request{Put: req})
+	resp, err := write(ctx, a.n, &kv.Request{Put: req}, func(r *kv.Response) *kv.PutResponse { return r.Put })
 	if err != nil {
 		return reply{}, err
 	}
-	if resp == nil || resp.Put == nil {
-		return reply{}, errNoResponse
-	}
-	return reply{revision: resp.Put.Header.Revision, body: q.codec.putResponse(resp.Put)}, nil
+	return reply{revision: resp.Header.Revision, body: q.codec.putResponse(resp)}, nil
 }
 
 // deleteKey: DELETE /v1/kv/{key}.
@@ -166,14 +175,12 @@ func (a *api) deleteReply(ctx context.Context, q *query, s span) (reply, error) 
 	if q.err != nil {
 		return reply{}, q.err
 	}
-	resp, err := a.n.Write(ctx, &kv.Request{DeleteRange: req})
+	resp, err := write(ctx, a.n, &kv.Request{DeleteRange: req},
+		func(r *kv.Response) *kv.DeleteRangeResponse { return r.DeleteRange })
 	if err != nil {
 		return reply{}, err
 	}
-	if resp == nil || resp.DeleteRange == nil {
-		return reply{}, errNoResponse
-	}
-	return reply{revision: resp.DeleteRange.Header.Revision, body: q.codec.deleteResponse(resp.DeleteRange)}, nil
+	return reply{revision: resp.Header.Revision, body: q.codec.deleteResponse(resp)}, nil
 }
 
 // readBody reads the whole body, which unary bounds to MaxBodyBytes.

@@ -365,15 +365,7 @@ func testStatusEndpoints(t *testing.T, c *cluster) {
 			t.Fatalf("%s /v1/status: %d %s", name, r.status, r.body)
 		}
 	}
-	var m struct {
-		Header  headerJSON `json:"header"`
-		Leader  string     `json:"leader"`
-		Members []struct {
-			ID      string `json:"id"`
-			Name    string `json:"name"`
-			Learner bool   `json:"learner"`
-		} `json:"members"`
-	}
+	var m membersJSON
 	do(t, http.MethodGet, c.followerURL()+"/v1/members", "").decode(t, http.StatusOK, &m)
 	if len(m.Members) != 3 || m.Members[0].Name != "n1" || m.Members[0].ID == "" || m.Leader != c.Leader() {
 		t.Fatalf("members: %+v", m)

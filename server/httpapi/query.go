@@ -14,9 +14,18 @@ import (
 // endpoint accepts. The getters keep the first error in err, so a handler
 // reads every parameter, then checks err once.
 type query struct {
+	firstError
 	vals  url.Values
 	codec codec
-	err   error
+}
+
+// firstError keeps the first error of a sequence of checks.
+type firstError struct{ err error }
+
+func (f *firstError) fail(err error) {
+	if f.err == nil {
+		f.err = err
+	}
 }
 
 // parseQuery refuses unknown and repeated parameters: a typo such as
@@ -47,12 +56,6 @@ func parseQuery(r *http.Request, accepted []string) (*query, error) {
 }
 
 func (q *query) has(name string) bool { return q.vals.Has(name) }
-
-func (q *query) fail(err error) {
-	if q.err == nil {
-		q.err = err
-	}
-}
 
 // bool reads a flag: absent is false, present without a value is true.
 func (q *query) bool(name string) bool {
@@ -95,9 +98,15 @@ func (q *query) bytes(name string) []byte {
 
 // choice reads a parameter whose values are the keys of table.
 func choice[T any](q *query, name string, table map[string]T) T {
-	v, ok := table[q.vals.Get(name)]
-	if !ok && q.has(name) {
-		q.fail(badRequest("%s=%q: want one of %s", name, q.vals.Get(name), keysOf(table)))
+	return pick(&q.firstError, table, name, q.vals.Get(name))
+}
+
+// pick looks name up in table; an unknown name is a 400 that lists the
+// names known.
+func pick[T any](f *firstError, table map[string]T, what, name string) T {
+	v, ok := table[name]
+	if !ok {
+		f.fail(badRequest("%s %q: want one of %s", what, name, keysOf(table)))
 	}
 	return v
 }

@@ -33,14 +33,7 @@ var streamClient = &http.Client{}
 // result instead.
 func tryWatch(t testing.TB, url string, headers ...string) (*watchStream, result) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := streamClient.Do(req)
+	resp, err := streamClient.Do(newRequest(t, http.MethodGet, url, "", headers...))
 	if err != nil {
 		t.Fatalf("watch %s: %v", url, err)
 	}

@@ -93,14 +93,11 @@ func (a *api) txn(ctx context.Context, r *http.Request, q *query) (reply, error)
 	if c.err != nil {
 		return reply{}, c.err
 	}
-	resp, err := a.n.Write(ctx, &kv.Request{Txn: req})
+	resp, err := write(ctx, a.n, &kv.Request{Txn: req}, func(r *kv.Response) *kv.TxnResponse { return r.Txn })
 	if err != nil {
 		return reply{}, err
 	}
-	if resp == nil || resp.Txn == nil {
-		return reply{}, errNoResponse
-	}
-	return reply{revision: resp.Txn.Header.Revision, body: q.codec.txnResponse(resp.Txn)}, nil
+	return reply{revision: resp.Header.Revision, body: q.codec.txnResponse(resp)}, nil
 }
 
 // decodeJSON decodes the body, one JSON value, into v; unknown fields are
@@ -134,14 +131,8 @@ func jsonError(err error) error {
 // converter turns a JSON transaction into kv's, keeping the first error.
 // kv.Node.Write validates the result (limits, nesting, duplicate keys).
 type converter struct {
+	firstError
 	codec codec
-	err   error
-}
-
-func (c *converter) fail(err error) {
-	if c.err == nil {
-		c.err = err
-	}
 }
 
 func (c *converter) bytes(what, s string) []byte {
@@ -182,14 +173,8 @@ func (c *converter) txn(in *txnRequest) *kv.TxnRequest {
 }
 
 func (c *converter) compare(in *compare) kv.Compare {
-	target, ok := compareTargets[in.Target]
-	if !ok {
-		c.fail(badRequest("compare target %q: want one of %s", in.Target, keysOf(compareTargets)))
-	}
-	result, ok := compareResults[in.Result]
-	if !ok {
-		c.fail(badRequest("compare result %q: want one of %s", in.Result, keysOf(compareResults)))
-	}
+	target := pick(&c.firstError, compareTargets, "compare target", in.Target)
+	result := pick(&c.firstError, compareResults, "compare result", in.Result)
 	s := c.span(in.Key, in.RangeEnd, in.Prefix)
 	out := kv.Compare{Target: target, Result: result, Key: s.key, RangeEnd: s.end,
 		Version: deref(in.Version), CreateRevision: deref(in.CreateRevision),
@@ -248,14 +233,8 @@ func (c *converter) op(in *requestOp) kv.RequestOp {
 
 func (c *converter) rangeOp(in *rangeOp) *kv.RangeRequest {
 	s := c.span(in.Key, in.RangeEnd, in.Prefix)
-	order, ok := sortOrders[in.SortOrder]
-	if !ok {
-		c.fail(badRequest("sort_order %q: want one of %s", in.SortOrder, keysOf(sortOrders)))
-	}
-	target, ok := sortTargets[in.SortTarget]
-	if !ok {
-		c.fail(badRequest("sort_target %q: want one of %s", in.SortTarget, keysOf(sortTargets)))
-	}
+	order := pick(&c.firstError, sortOrders, "sort_order", in.SortOrder)
+	target := pick(&c.firstError, sortTargets, "sort_target", in.SortTarget)
 	if in.Limit < 0 || in.Revision < 0 {
 		c.fail(badRequest("limit and revision must not be negative"))
 	}
