@@ -3,7 +3,9 @@ package server
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/natsraft/natsraft/actor"
 	"github.com/natsraft/natsraft/kv"
@@ -28,6 +30,9 @@ func (n *Node) Write(ctx context.Context, req *kv.Request) (*kv.Response, error)
 		return nil, err
 	}
 	res, err := await(ctx, n, p.done)
+	if errors.Is(err, ErrStopped) {
+		return nil, fmt.Errorf("%w: %w", ErrOutcomeUnknown, err)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -42,6 +47,11 @@ func (n *Node) Range(ctx context.Context, req *kv.RangeRequest, serializable boo
 		if err := n.ReadBarrier(ctx); err != nil {
 			return nil, err
 		}
+	}
+	n.stopping.RLock()
+	defer n.stopping.RUnlock()
+	if n.stopping.stopped {
+		return nil, ErrStopped
 	}
 	return n.kv.Range(req)
 }
@@ -66,6 +76,9 @@ func (n *Node) AddLearner(ctx context.Context, name string) error {
 
 // PromoteMember proposes making the learner name a voter.
 func (n *Node) PromoteMember(ctx context.Context, name string) error {
+	if !slices.ContainsFunc(n.Members(), func(m Member) bool { return m.Name == name && m.IsLearner }) {
+		return fmt.Errorf("%w: %q is not a learner", raft.ErrConfChangeInvalid, name)
+	}
 	return n.changeMembership(ctx, raft.ConfChangeAddVoter, name)
 }
 

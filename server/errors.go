@@ -35,6 +35,7 @@ var codeOf = []struct {
 	err  error
 	code ErrorCode
 }{
+	{ErrOutcomeUnknown, CodeTimeout}, // before ErrStopped, which it wraps
 	{ErrNoLeader, CodeNoLeader},
 	{raft.ErrProposalDropped, CodeNoLeader},
 	{ErrLeaderChanged, CodeLeaderChanged},

@@ -2,10 +2,13 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
+	mathrand "math/rand/v2"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -27,6 +30,10 @@ var (
 	// ErrLeaderChanged: leadership changed while a read waited for its
 	// confirmation; retry.
 	ErrLeaderChanged = errors.New("natsraft: leader changed, retry")
+	// ErrOutcomeUnknown: the node stopped after accepting a write; it may
+	// or may not have been committed. Read before retrying (or retry with
+	// a Txn on mod_revision).
+	ErrOutcomeUnknown = errors.New("natsraft: the node stopped after accepting the write: its outcome is unknown")
 )
 
 // Config configures one node.
@@ -99,6 +106,14 @@ type Node struct {
 	// startCommit is the commit index persisted at start: the node is
 	// ready once it has applied it (it then serves what it had before).
 	startCommit uint64
+	// transportReady is set once n.tr is; receive drops messages before.
+	transportReady atomic.Bool
+	// stopping guards reads of the store against Stop closing it: readers
+	// hold it shared, Stop exclusively. Under it, stopped says it is closed.
+	stopping struct {
+		sync.RWMutex
+		stopped bool
+	}
 	// status is the latest published view, for concurrent readers.
 	status  atomic.Pointer[Status]
 	metrics *metrics
@@ -156,6 +171,7 @@ func Start(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.tr = tr
+	n.transportReady.Store(true)
 	n.metrics.registerNodeGauges(n)
 	n.stopTicker = n.actor.Every(actor.RealClock{}, cfg.TickInterval, event{kind: evTick})
 	return n, nil
@@ -238,13 +254,21 @@ func (n *Node) startRaft() error {
 		Storage: n.store, Applied: n.store.Applied(),
 		MaxMsgBytes: 256 << 10, MaxInflightMsgs: 256,
 		PreVote: true, CheckQuorum: true,
-		Rand:   rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), n.id)),
+		Rand:   mathrand.New(mathrand.NewPCG(uint64(time.Now().UnixNano()), n.id)),
 		Logger: n.log,
 	})
 	if err != nil {
 		return err
 	}
 	n.rn = rn
+	// Proposal sequence numbers start at random: entries a previous run
+	// of this node proposed may still be applied, and must not match the
+	// callers of this run.
+	var seed [8]byte
+	if _, err := rand.Read(seed[:]); err != nil {
+		return err
+	}
+	n.nextSeq = binary.BigEndian.Uint64(seed[:])
 	n.startCommit = n.store.HardState().Commit
 	snap, err := n.store.Snapshot()
 	if err != nil {
@@ -266,8 +290,13 @@ func (n *Node) acceptedPeers() []uint64 {
 
 // receive runs on transport goroutines: hand the batch to the actor,
 // which drops it (counted) if its network lane is full.
+// Until Start has set n.tr, what arrives is dropped: the actor would
+// otherwise answer through a transport that does not exist yet (Raft
+// tolerates the loss).
 func (n *Node) receive(batch []raft.Message) {
-	_ = n.actor.Send(actor.Network, event{kind: evRaft, msgs: batch})
+	if n.transportReady.Load() {
+		_ = n.actor.Send(actor.Network, event{kind: evRaft, msgs: batch})
+	}
 }
 
 func (n *Node) snapshotSent(to uint64, ok bool) {
@@ -294,6 +323,9 @@ func (n *Node) Stop(ctx context.Context) error {
 	if cerr := n.tr.Close(); err == nil {
 		err = cerr
 	}
+	n.stopping.Lock()
+	defer n.stopping.Unlock()
+	n.stopping.stopped = true
 	if cerr := n.kv.Close(); err == nil {
 		err = cerr
 	}

@@ -24,6 +24,7 @@ Every flag can also be set from the environment: --data-dir is NATSRAFT_DATA_DIR
 		SilenceUsage: true,
 	}
 	root.AddCommand(newRunCommand(), newDevCommand(), newHealthCommand())
+	root.AddCommand(newKVCommand(), newStatusCommand(), newMembersCommand())
 	if err := root.Execute(); err != nil {
 		os.Exit(1)
 	}

@@ -150,6 +150,7 @@ func startMember(f runFlags, logger *slog.Logger) (*member, error) {
 		return nil, err
 	}
 	m := &member{node: node, nc: nc, closeNATS: closeNATS}
+	startNATSAPI(node, nc, logger)
 	m.http = &http.Server{Addr: f.httpAddr, Handler: httpapi.Handler(node, httpapi.Options{}), ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := m.http.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -207,13 +208,17 @@ func connectNATS(f runFlags, logger *slog.Logger) (*nats.Conn, func(), error) {
 	return nc, func() { nc.Close(); ns.Shutdown() }, nil
 }
 
+// embeddedMaxPayloadBytes lets the embedded server carry etcd-sized
+// requests (1.5 MiB) in one Raft entry; NATS's default is 1 MiB.
+const embeddedMaxPayloadBytes = 8 << 20
+
 func startEmbeddedNATS(f runFlags, logger *slog.Logger) (*natsserver.Server, error) {
 	host, port, err := splitHostPort(f.natsListen)
 	if err != nil {
 		return nil, fmt.Errorf("--nats-listen: %w", err)
 	}
 	opts := natstransport.ServerOptions{Name: f.id, Host: host, Port: port, Routes: f.natsRoutes,
-		ClusterName: f.cluster, Logger: logger.With("component", "nats-server")}
+		ClusterName: f.cluster, MaxPayload: embeddedMaxPayloadBytes, Logger: logger.With("component", "nats-server")}
 	if f.routeListen != "" {
 		if opts.ClusterHost, opts.ClusterPort, err = splitHostPort(f.routeListen); err != nil {
 			return nil, fmt.Errorf("--route-listen: %w", err)

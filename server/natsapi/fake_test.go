@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/natsraft/natsraft/actor"
 	"github.com/natsraft/natsraft/kv"
 	"github.com/natsraft/natsraft/natstransport"
 	"github.com/natsraft/natsraft/raft"
@@ -145,6 +146,11 @@ func TestTheRequestTimeoutHeaderBoundsTheWait(t *testing.T) {
 	if d := time.Since(start); d > 4*time.Second {
 		t.Fatalf("answered after %v, asked for 50ms", d)
 	}
+	// An absurd timeout is bounded, not overflowed into "already expired".
+	api := &api{opts: Options{RequestTimeout: time.Second, MaxRequestTimeout: time.Minute}}
+	if d := api.timeout(map[string][]string{HeaderTimeout: {"9223372036854775807"}}); d != time.Minute {
+		t.Fatalf("timeout %v for the largest header, want the bound", d)
+	}
 }
 
 func TestErrorsCarryTheirCodes(t *testing.T) {
@@ -153,7 +159,9 @@ func TestErrorsCarryTheirCodes(t *testing.T) {
 		code server.ErrorCode
 	}{
 		{fmt.Errorf("%w: %w", server.ErrNoLeader, raft.ErrProposalDropped), server.CodeNoLeader},
-		{server.ErrStopped, server.CodeStopped},
+		{actor.ErrStopped, server.CodeStopped}, // refused: never proposed
+		// The node stopped with the write in flight: its outcome is unknown.
+		{fmt.Errorf("%w: %w", server.ErrStopped, actor.ErrStopped), server.CodeTimeout},
 		{kv.ErrFutureRev, server.CodeFutureRevision},
 		{kv.ErrValueTooLarge, server.CodeTooLarge},
 		{kv.ErrKeyNotFound, server.CodeNotFound},

@@ -3,10 +3,13 @@ package natsapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/natsraft/natsraft/kv"
+	"github.com/natsraft/natsraft/server"
 )
 
 // The endpoint handlers: decode, call the service layer, wrap the answer.
@@ -81,13 +84,26 @@ func (a *api) compact(c *call) (reply, error) {
 func (a *api) write(ctx context.Context, req *kv.Request) (*kv.Response, error) {
 	resp, err := a.node.Write(ctx, req)
 	if err != nil {
-		return nil, err
+		return nil, inFlight(err)
 	}
 	if resp == nil || (req.Put != nil) != (resp.Put != nil) || (req.DeleteRange != nil) != (resp.DeleteRange != nil) ||
 		(req.Txn != nil) != (resp.Txn != nil) || (req.Compaction != nil) != (resp.Compaction != nil) {
 		return nil, errMismatchedResponse
 	}
 	return resp, nil
+}
+
+// inFlight turns "the node stopped while the write waited" into a timeout:
+// the write may have been proposed, and may still commit, so the client
+// must not retry it as it would a refusal. The node refuses with
+// actor.ErrStopped a write it never took; it answers server.ErrStopped
+// when it stops with the write in flight.
+func inFlight(err error) error {
+	if errors.Is(err, server.ErrStopped) {
+		return fmt.Errorf("%w: the node stopped with the write in flight, it may still be applied (%v)",
+			context.DeadlineExceeded, err)
+	}
+	return err
 }
 
 func (a *api) status(c *call) (reply, error) {
@@ -110,7 +126,7 @@ func (a *api) memberChange(op func(backend, context.Context, string) error) func
 			return reply{}, invalidf("a member name is required: {\"name\":\"n4\"}")
 		}
 		if err := op(a.node, c.ctx, req.Name); err != nil {
-			return reply{}, err
+			return reply{}, inFlight(err)
 		}
 		return reply{revision: a.node.Status().Revision, value: OKResponse{OK: true}}, nil
 	}

@@ -11,8 +11,9 @@ import (
 )
 
 // The JSON request bodies. Keys, range ends and values are strings; a byte
-// string that is not text goes base64-encoded (standard alphabet, padded)
-// in the sibling field with the suffix _b64 ("key_b64", "value_b64",
+// string that is not text goes base64-encoded (standard alphabet, padded;
+// unpadded and URL-safe are accepted too) in the sibling field with the
+// suffix _b64 ("key_b64", "value_b64",
 // "range_end_b64"); giving both forms of a field is an error. Unknown fields
 // are an error, so a typo does not silently change a request.
 
@@ -396,11 +397,12 @@ func jsonBytes(field, text, b64 string) ([]byte, error) {
 	if text != "" {
 		return nil, invalidf("give %s or %s_b64, not both", field, field)
 	}
-	b, err := base64.StdEncoding.DecodeString(b64)
-	if err != nil {
-		return nil, invalidf("%s_b64 is not standard base64: %v", field, err)
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(b64); err == nil {
+			return b, nil
+		}
 	}
-	return b, nil
+	return nil, invalidf("%s_b64 is not base64", field)
 }
 
 var (

@@ -17,9 +17,9 @@ const (
 	// QueueGroup is the queue group of every endpoint: one node answers.
 	QueueGroup = "natsraft"
 
-	subjectRoot  = "natsraft"
-	subjectAPI   = "api"
-	subjectWatch = "watch"
+	subjectRoot         = "natsraft"
+	subjectAPI          = "api"
+	subjectWatchControl = "watchctl"
 )
 
 // Endpoints, named as micro endpoints; the subject is
@@ -51,13 +51,15 @@ func Subject(cluster, endpoint string) string {
 }
 
 // watchControlSubject is where a watch's client sends credits and cancels:
-// natsraft.<cluster>.watch.<node id>.<watch id>.
+// natsraft.<cluster>.api.watchctl.<node id>.<watch id>. It is under
+// natsraft.<cluster>.api.> like every subject a client publishes to, so
+// one permission covers the API.
 func watchControlSubject(cluster string, node uint64, id string) string {
 	return watchControlPrefix(cluster, node) + id
 }
 
 func watchControlPrefix(cluster string, node uint64) string {
-	return subjectRoot + "." + cluster + "." + subjectWatch + "." + strconv.FormatUint(node, 10) + "."
+	return Subject(cluster, subjectWatchControl) + "." + strconv.FormatUint(node, 10) + "."
 }
 
 // Headers.

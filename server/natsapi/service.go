@@ -135,6 +135,12 @@ func register(nc *nats.Conn, node backend, opts Options) (*api, error) {
 		return nil, err
 	}
 	a.svc = svc
+	// On return the endpoints are known to the NATS server: a request sent
+	// next finds them.
+	if err := nc.Flush(); err != nil {
+		_ = svc.Stop()
+		return nil, fmt.Errorf("natsapi: %w", err)
+	}
 	return a, nil
 }
 
@@ -235,10 +241,13 @@ func (a *api) serve(c *call, h func(*call) (reply, error)) {
 // timeout is the request's own (Natsraft-Timeout), bounded.
 func (a *api) timeout(h micro.Headers) time.Duration {
 	ms, err := strconv.ParseInt(h.Get(HeaderTimeout), 10, 64)
-	if err != nil || ms <= 0 {
+	switch {
+	case err != nil || ms <= 0:
 		return a.opts.RequestTimeout
+	case ms > a.opts.MaxRequestTimeout.Milliseconds():
+		return a.opts.MaxRequestTimeout
 	}
-	return min(time.Duration(ms)*time.Millisecond, a.opts.MaxRequestTimeout)
+	return time.Duration(ms) * time.Millisecond
 }
 
 // recoverPanic answers instead of crashing the process: nothing a client

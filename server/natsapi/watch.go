@@ -234,11 +234,12 @@ func newWatchSession(t *watchTable, req *WatchCreate, w *kv.Watcher, msgpack boo
 func (s *watchSession) run(credits int) {
 	defer s.t.remove(s.id)
 	defer s.watcher.Cancel()
-	// Ticking at half the interval keeps the silence between two messages
-	// under one interval; the client waits three.
+	// Ticking at half the interval, and beating on a tick when nothing
+	// was sent since the previous one, keeps the silence between two
+	// messages within one interval; the client waits three.
 	ticker := time.NewTicker(s.heartbeat / 2)
 	defer ticker.Stop()
-	lastSent := time.Now()
+	sent := false // since the last tick
 	for {
 		credits += int(s.granted.Swap(0))
 		var responses <-chan kv.WatchResponse
@@ -256,7 +257,7 @@ func (s *watchSession) run(credits int) {
 				return
 			}
 			credits -= n
-			lastSent = time.Now()
+			sent = true
 		case <-s.nudge:
 			if s.canceled.Load() {
 				return
@@ -266,11 +267,16 @@ func (s *watchSession) run(credits int) {
 				s.t.a.log.Debug("watch inactive: canceling", "watch", s.id)
 				return
 			}
-			if now.Sub(lastSent) >= s.heartbeat/2 {
+			if sent {
+				sent = false
+			} else {
 				s.beat(credits > 0)
-				lastSent = now
+				sent = true
 			}
-		case <-s.stop:
+		case <-s.stop: // the service stopped
+			s.sendCanceled(server.ErrStopped, nil)
+			return
+		case <-s.t.a.node.Done(): // the node stops: the client resumes elsewhere
 			s.sendCanceled(server.ErrStopped, nil)
 			return
 		}

@@ -1,12 +1,12 @@
 package natsapi
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -100,7 +100,9 @@ func (w *byHand) control(body string) {
 
 func (c *watchCluster) put(t *testing.T, key, value string) int64 {
 	t.Helper()
-	resp, err := c.Nodes[c.Leader()].Write(context.Background(), &kv.Request{Put: &kv.PutRequest{Key: []byte(key), Value: []byte(value)}})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := c.Nodes[c.Leader()].Write(ctx, &kv.Request{Put: &kv.PutRequest{Key: []byte(key), Value: []byte(value)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,13 +145,14 @@ func TestWatchCreditsBoundWhatTheNodeSends(t *testing.T) {
 	}
 	for costed < 2 {
 		collect(w.next())
+		w.control(`{}`) // a keep-alive
 	}
-	for beats := 0; beats < 3; {
+	for beats := 0; beats < 3; beats++ {
 		kind, resp := w.next()
 		if kind != WatchKindHeartbeat {
 			t.Fatalf("out of credits, the node sent a %s message: %+v", kind, resp)
 		}
-		beats++
+		w.control(`{}`)
 	}
 	w.control(`{"credits":100}`)
 	for len(got) < len(revs) {
@@ -190,28 +193,44 @@ func TestWatchResolvesFromNowAndReplaysHistory(t *testing.T) {
 	if *events[0].Kv.Value != "1" || *events[1].Kv.Value != "2" || *events[1].PrevKv.Value != "1" {
 		t.Fatalf("replayed events: %+v", events)
 	}
+	// Polled: "from now" is the serving node's now; let every node apply.
+	c.WaitFor("every node to apply the puts", func() bool {
+		for _, n := range c.Nodes {
+			if n.Status().Revision < first+1 {
+				return false
+			}
+		}
+		return true
+	})
 	now := c.watch(t, `{"key":"a"}`)
 	if now.created.StartRevision != first+2 {
 		t.Fatalf("a watch from now starts at %d, want %d", now.created.StartRevision, first+2)
 	}
 }
 
-// TestWatchSplitsAResponseLargerThanAMessage writes one revision larger
-// than the NATS max payload (in process: no NATS request could carry it).
+// TestWatchSplitsAResponseLargerThanAMessage replays 1.2 MB of history:
+// the response is split across messages, each under the NATS max payload.
 func TestWatchSplitsAResponseLargerThanAMessage(t *testing.T) {
 	c := startWatchCluster(t)
-	w := c.watch(t, `{"key":"big/","prefix":true}`)
-	value := bytes.Repeat([]byte("v"), 200<<10)
-	txn := &kv.TxnRequest{}
+	value := strings.Repeat("v", 200<<10)
+	var revs []int64
 	for i := range 6 {
-		txn.Success = append(txn.Success, kv.RequestOp{Put: &kv.PutRequest{Key: fmt.Appendf(nil, "big/%d", i), Value: value}})
+		revs = append(revs, c.put(t, fmt.Sprintf("big/%d", i), value))
 	}
-	resp, err := c.Nodes[c.Leader()].Write(context.Background(), &kv.Request{Txn: txn})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var events, parts int
-	for events < 6 {
+	// Polled: so that whichever node serves the watch replays all six in
+	// one response.
+	c.WaitFor("every node to apply the puts", func() bool {
+		for _, n := range c.Nodes {
+			if n.Status().Revision < revs[5] {
+				return false
+			}
+		}
+		return true
+	})
+	w := c.watch(t, `{"key":"big/","prefix":true,"start_revision":`+strconv.FormatInt(revs[0], 10)+`}`)
+	var got []int64
+	parts := 0
+	for len(got) < len(revs) {
 		m, err := w.sub.NextMsg(5 * time.Second)
 		if err != nil {
 			t.Fatal(err)
@@ -224,17 +243,14 @@ func TestWatchSplitsAResponseLargerThanAMessage(t *testing.T) {
 			t.Fatal(err)
 		}
 		parts++
-		events += len(r.Events)
-		if more := m.Header.Get(HeaderWatchMore) != ""; more != (events < 6) {
-			t.Fatalf("part %d (%d events so far): more=%v", parts, events, more)
-		}
 		for _, ev := range r.Events {
-			if ev.Kv.ModRevision != resp.Txn.Header.Revision {
-				t.Fatalf("event at %d, want %d", ev.Kv.ModRevision, resp.Txn.Header.Revision)
-			}
+			got = append(got, ev.Kv.ModRevision)
+		}
+		if more := m.Header.Get(HeaderWatchMore) != ""; more != (len(got) < len(revs)) {
+			t.Fatalf("part %d (%d events so far): more=%v", parts, len(got), more)
 		}
 	}
-	if parts < 2 {
-		t.Fatalf("%d parts for 1.2 MB of events", parts)
+	if parts < 2 || fmt.Sprint(got) != fmt.Sprint(revs) {
+		t.Fatalf("%d parts, events at %v, want %v", parts, got, revs)
 	}
 }
