@@ -151,7 +151,11 @@ func startMember(f runFlags, logger *slog.Logger) (*member, error) {
 	}
 	m := &member{node: node, nc: nc, closeNATS: closeNATS}
 	startNATSAPI(node, nc, logger)
-	m.http = &http.Server{Addr: f.httpAddr, Handler: httpapi.Handler(node, httpapi.Options{}), ReadHeaderTimeout: 5 * time.Second}
+	// Closing shutdown ends open watch streams, which Shutdown would
+	// otherwise wait for.
+	shutdown := make(chan struct{})
+	m.http = &http.Server{Addr: f.httpAddr, Handler: httpapi.Handler(node, httpapi.Options{Shutdown: shutdown}), ReadHeaderTimeout: 5 * time.Second}
+	m.http.RegisterOnShutdown(func() { close(shutdown) })
 	go func() {
 		if err := m.http.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			logger.Error("http server failed", "addr", f.httpAddr, "err", err)
