@@ -220,9 +220,16 @@ func (r *raft) becomeLeader() {
 	self := r.selfProgress()
 	self.Match = r.log.unstable.offset - 1 // only what is durable counts (§10.2.1)
 	self.BecomeReplicate()
-	// Any uncommitted conf change in the inherited log may still be pending.
-	r.pendingConfIndex = last
 	r.appendEntries([]Entry{{Type: EntryNormal}})
+	// No conf change until the no-op commits: any uncommitted change in
+	// the inherited log may still be pending, and a leader must commit an
+	// entry of its own term before it appends a change (the fix to the
+	// single-server change bug, dissertation §4.1 errata). Counting only
+	// the inherited log let a new leader append a change while another
+	// branch held a different uncommitted change, with disjoint majorities.
+	// Found by raft/sim seed 2240; regression seeds 591 and 6132 (two
+	// leaders in one term).
+	r.pendingConfIndex = r.log.lastIndex()
 	r.cfg.Logger.Info("raft: became leader", "id", r.id, "term", r.term)
 }
 
