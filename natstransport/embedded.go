@@ -85,6 +85,9 @@ func (o *ServerOptions) serverOptions() *server.Options {
 		NoSigs:        true,
 		NoLog:         o.Logger == nil,
 		Authorization: o.Token,
+		PingInterval:  time.Second,
+		MaxPingsOut:   3,
+		WriteDeadline: 2 * time.Second,
 	}
 	if so.Host == "" {
 		so.Host = "127.0.0.1"

@@ -144,10 +144,10 @@ func (n *Node) persist(rd *raft.Ready) {
 	if rd.Snapshot != nil {
 		must(b.InstallSnapshot(*rd.Snapshot), "installing snapshot")
 	}
+	must(b.Append(rd.Entries), "appending entries")
 	if !rd.HardState.IsEmpty() {
 		b.SetHardState(rd.HardState)
 	}
-	must(b.Append(rd.Entries), "appending entries")
 	must(b.Commit(), "committing raft state")
 	since(n.metrics.fsync, start)
 }

@@ -212,7 +212,9 @@ func TestWatchResolvesFromNowAndReplaysHistory(t *testing.T) {
 // the response is split across messages, each under the NATS max payload.
 func TestWatchSplitsAResponseLargerThanAMessage(t *testing.T) {
 	c := startWatchCluster(t)
-	value := strings.Repeat("v", 200<<10)
+	// Six values just under the request limit add up to more than the
+	// server's max payload (8 MiB in the test cluster).
+	value := strings.Repeat("v", 1400<<10)
 	var revs []int64
 	for i := range 6 {
 		revs = append(revs, c.put(t, fmt.Sprintf("big/%d", i), value))
