@@ -12,12 +12,13 @@ import (
 type eventKind uint8
 
 const (
-	evTick         eventKind = iota // advance Raft's logical clock
-	evRaft                          // messages from peers
-	evPropose                       // a client write
-	evRead                          // a linearizable read barrier (ReadIndex)
-	evAdmin                         // a membership change or leadership transfer
-	evSnapshotSent                  // the transport finished sending a snapshot
+	evTick          eventKind = iota // advance Raft's logical clock
+	evRaft                           // messages from peers
+	evPropose                        // a client write
+	evRead                           // a linearizable read barrier (ReadIndex)
+	evAdmin                          // a membership change or leadership transfer
+	evSnapshotSent                   // the transport finished sending a snapshot
+	evSnapshotBuilt                  // a snapshot image was encoded off the actor
 )
 
 // event is the node actor's message. Exactly the field of its kind is set.
@@ -27,6 +28,7 @@ type event struct {
 	proposal *proposal
 	read     *readWaiter
 	admin    *adminRequest
+	snapshot *builtSnapshot
 	snapTo   uint64
 	snapOK   bool
 }

@@ -36,6 +36,8 @@ func (n *Node) handleEvent(e *event) {
 		n.startRead(e.read)
 	case evAdmin:
 		n.startAdmin(e.admin)
+	case evSnapshotBuilt:
+		n.snapshotBuilt(e.snapshot)
 	case evSnapshotSent:
 		n.rn.ReportSnapshot(e.snapTo, !e.snapOK)
 	}
@@ -149,7 +151,9 @@ func (n *Node) persist(rd *raft.Ready) {
 		b.SetHardState(rd.HardState)
 	}
 	must(b.Commit(), "committing raft state")
-	since(n.metrics.fsync, start)
+	if rd.MustSync {
+		since(n.metrics.fsync, start)
+	}
 }
 
 // confirmReads records the read index of each confirmed read.

@@ -44,7 +44,7 @@ func newMetrics() *metrics {
 		commitLatency:  hist("commit_latency_seconds", "From a client write's arrival to its result, on the proposing node."),
 		queueWait:      hist("mailbox_wait_seconds", "Time a client write waits in the node's mailbox."),
 		appendToCommit: hist("append_to_commit_seconds", "From the Ready that appended an entry to the commit covering it (fsync and replication round trip)."),
-		fsync:          hist("fsync_seconds", "Duration of the synced write of one Ready (hard state, entries, snapshot)."),
+		fsync:          hist("fsync_seconds", "Duration of the synced write of one Ready (term, vote, entries or snapshot changed)."),
 		apply:          hist("apply_seconds", "Duration of applying one Ready's committed entries."),
 	}
 	m.registry.MustRegister(m.proposals, m.leaderChanges, m.commitLatency, m.queueWait, m.appendToCommit, m.fsync, m.apply)

@@ -129,8 +129,12 @@ type Node struct {
 	readsByIndex      []*readWaiter
 	members           *memberTable
 	lastSnapshotIndex uint64
-	lead              uint64
-	commitIndex       uint64
+	// snapshotBuilding: a snapshot is being encoded off the actor, by a
+	// goroutine Stop waits for (snapshotWriters) before closing the store.
+	snapshotBuilding bool
+	snapshotWriters  sync.WaitGroup
+	lead             uint64
+	commitIndex      uint64
 	// appended remembers when each Ready's entries were handed out, to
 	// time append-to-commit; oldest first.
 	appended []appendedAt
@@ -323,6 +327,7 @@ func (n *Node) Stop(ctx context.Context) error {
 	if cerr := n.tr.Close(); err == nil {
 		err = cerr
 	}
+	n.snapshotWriters.Wait()
 	n.stopping.Lock()
 	defer n.stopping.Unlock()
 	n.stopping.stopped = true

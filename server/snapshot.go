@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/cockroachdb/pebble"
+
+	"github.com/natsraft/natsraft/actor"
 	"github.com/natsraft/natsraft/raft"
 )
 
@@ -17,42 +20,66 @@ import (
 //	| 4 bytes (BE)   |                        | rest                 |
 //	+----------------+------------------------+----------------------+
 
-// maybeSnapshot takes a snapshot and compacts the log once enough entries
-// were applied since the last one (§7). It runs on the actor right after
-// apply, so the state is exactly that of the applied index.
-//
-// NB: the snapshot is built on the actor's goroutine; a large store
-// pauses the node while it is written. Building it from a Pebble snapshot
-// on another goroutine is the fix when stores grow.
+// maybeSnapshot starts a snapshot once enough entries were applied since
+// the last one (§7). The image is read from a Pebble snapshot taken here,
+// on the actor, right after apply: it holds exactly the state at the
+// applied index, while a goroutine encodes it and the node goes on. The
+// result comes back as an evSnapshotBuilt event, which records it and
+// compacts the log.
 func (n *Node) maybeSnapshot() {
 	applied := n.store.Applied()
-	if applied < n.lastSnapshotIndex+n.cfg.SnapshotEntries {
+	if n.snapshotBuilding || applied < n.lastSnapshotIndex+n.cfg.SnapshotEntries {
 		return
 	}
-	data, err := n.snapshotData()
-	must(err, "building snapshot")
-	_, err = n.store.CreateSnapshot(applied, n.members.confState(), data)
-	must(err, "saving snapshot")
-	// Keep a tail of the log so followers slightly behind catch up from
-	// entries instead of a whole snapshot.
-	if keep := n.cfg.SnapshotEntries / 2; applied > keep {
-		must(n.store.Compact(applied-keep), "compacting log")
-	}
-	n.lastSnapshotIndex = applied
-	n.log.Info("snapshot taken", "index", applied, "bytes", len(data))
+	members, err := n.members.encode()
+	must(err, "encoding members")
+	built := &builtSnapshot{index: applied, conf: n.members.confState()}
+	pebbleSnap := n.store.DB().NewSnapshot()
+	n.snapshotBuilding = true
+	n.snapshotWriters.Add(1)
+	go func() {
+		defer n.snapshotWriters.Done()
+		defer pebbleSnap.Close()
+		built.data, built.err = n.snapshotData(pebbleSnap, members)
+		if err := n.actor.Send(actor.System, event{kind: evSnapshotBuilt, snapshot: built}); err != nil {
+			n.log.Warn("snapshot built after the node stopped", "index", built.index)
+		}
+	}()
 }
 
-func (n *Node) snapshotData() ([]byte, error) {
-	members, err := n.members.encode()
-	if err != nil {
-		return nil, err
+// builtSnapshot is a snapshot image encoded off the actor.
+type builtSnapshot struct {
+	index uint64
+	conf  raft.ConfState
+	data  []byte
+	err   error
+}
+
+// snapshotBuilt records a snapshot and compacts the log, keeping a tail so
+// followers slightly behind catch up from entries instead of an image.
+func (n *Node) snapshotBuilt(b *builtSnapshot) {
+	n.snapshotBuilding = false
+	must(b.err, "building snapshot")
+	if b.index <= n.lastSnapshotIndex {
+		return // a leader's snapshot was installed meanwhile
 	}
+	_, err := n.store.CreateSnapshot(b.index, b.conf, b.data)
+	must(err, "saving snapshot")
+	if keep := n.cfg.SnapshotEntries / 2; b.index > keep {
+		must(n.store.Compact(b.index-keep), "compacting log")
+	}
+	n.lastSnapshotIndex = b.index
+	n.log.Info("snapshot taken", "index", b.index, "bytes", len(b.data))
+}
+
+// snapshotData encodes the members, then the key-value state held by r.
+func (n *Node) snapshotData(r pebble.Reader, members []byte) ([]byte, error) {
 	var buf bytes.Buffer
 	var length [4]byte
 	binary.BigEndian.PutUint32(length[:], uint32(len(members)))
 	buf.Write(length[:])
 	buf.Write(members)
-	if err := n.kv.Snapshot(&buf); err != nil {
+	if err := n.kv.SnapshotFrom(r, &buf); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil
