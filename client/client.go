@@ -78,6 +78,10 @@ type Client struct {
 	opts    Options
 	// maxRevision is the highest revision of any response returned.
 	maxRevision atomic.Int64
+	// leader is the leader's name as the last answer gave it ("" unknown):
+	// writes and linearizable reads go to it directly (natsapi.NodeSubject),
+	// sparing the hop a follower adds by forwarding.
+	leader atomic.Pointer[string]
 }
 
 // New returns a client of cluster over nc. The caller owns nc.
@@ -108,6 +112,9 @@ type request struct {
 	endpoint   string
 	body       any
 	idempotent bool
+	// anyNode: any node serves it as well as the leader (serializable
+	// reads, watches, status), so it goes to the queue group.
+	anyNode bool
 }
 
 // do runs a request until it succeeds, fails for good or the deadline
@@ -156,13 +163,14 @@ func (c *Client) attempt(ctx context.Context, r request, data []byte) (*nats.Msg
 	}
 	actx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	msg := nats.NewMsg(natsapi.Subject(c.cluster, r.endpoint))
+	msg := nats.NewMsg(c.subject(r))
 	msg.Data = data
 	msg.Header.Set(natsapi.HeaderContentType, natsapi.ContentTypeMsgpack)
 	// The node answers "timeout" a little before we give up, so that a
 	// late answer is not lost between the two deadlines.
 	msg.Header.Set(natsapi.HeaderTimeout, strconv.FormatInt(max(1, (timeout*9/10).Milliseconds()), 10))
 	reply, err := c.nc.RequestMsgWithContext(actx, msg)
+	c.learnLeader(msg.Subject != natsapi.Subject(c.cluster, r.endpoint), reply, err)
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
 		return nil, fmt.Errorf("%w: %s", ErrUnavailable, msg.Subject)
@@ -177,6 +185,30 @@ func (c *Client) attempt(ctx context.Context, r request, data []byte) (*nats.Msg
 		return nil, e
 	}
 	return reply, nil
+}
+
+// subject is the leader's own subject when the leader is known and r
+// needs it, else the queue group's.
+func (c *Client) subject(r request) string {
+	if lead := c.leader.Load(); lead != nil && *lead != "" && !r.anyNode {
+		return natsapi.NodeSubject(c.cluster, *lead, r.endpoint)
+	}
+	return natsapi.Subject(c.cluster, r.endpoint)
+}
+
+// learnLeader keeps the leader an answer names; an attempt on the
+// leader's subject that got no answer forgets it, so the next attempt
+// asks the queue group (a request nobody received is safe to resend).
+func (c *Client) learnLeader(direct bool, reply *nats.Msg, err error) {
+	if reply != nil {
+		lead := reply.Header.Get(natsapi.HeaderLeader)
+		c.leader.Store(&lead)
+		return
+	}
+	if err != nil && direct {
+		none := ""
+		c.leader.Store(&none)
+	}
 }
 
 func (c *Client) timedOut(r request, cause error) error {

@@ -26,7 +26,7 @@ func (c *Client) Range(ctx context.Context, req *kv.RangeRequest) (*kv.RangeResp
 	for try := 0; ; try++ {
 		floor := c.Revision()
 		resp := new(kv.RangeResponse)
-		_, err := c.do(ctx, request{endpoint: natsapi.EndpointRange, body: &r, idempotent: true}, resp)
+		_, err := c.do(ctx, request{endpoint: natsapi.EndpointRange, body: &r, idempotent: true, anyNode: r.Serializable}, resp)
 		stale := err == nil && resp.Header.Revision < floor
 		// A lagging node has not reached a revision this session has seen.
 		stale = stale || (r.Serializable && errors.Is(err, ErrFutureRevision) && r.Revision <= floor)
@@ -103,7 +103,7 @@ func (c *Client) Compact(ctx context.Context, rev int64) (*kv.CompactionResponse
 // Status returns the status of whichever node answers.
 func (c *Client) Status(ctx context.Context) (*server.Status, error) {
 	st := new(server.Status)
-	if _, err := c.do(ctx, request{endpoint: natsapi.EndpointStatus, body: struct{}{}, idempotent: true}, st); err != nil {
+	if _, err := c.do(ctx, request{endpoint: natsapi.EndpointStatus, body: struct{}{}, idempotent: true, anyNode: true}, st); err != nil {
 		return nil, err
 	}
 	return st, nil
@@ -112,7 +112,7 @@ func (c *Client) Status(ctx context.Context) (*server.Status, error) {
 // Members returns the membership as applied by whichever node answers.
 func (c *Client) Members(ctx context.Context) ([]server.Member, error) {
 	var resp natsapi.MembersResponse
-	if _, err := c.do(ctx, request{endpoint: natsapi.EndpointMembers, body: struct{}{}, idempotent: true}, &resp); err != nil {
+	if _, err := c.do(ctx, request{endpoint: natsapi.EndpointMembers, body: struct{}{}, idempotent: true, anyNode: true}, &resp); err != nil {
 		return nil, err
 	}
 	return resp.Members, nil

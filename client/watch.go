@@ -160,7 +160,7 @@ func (w *watcher) tryOpen() (*session, error) {
 	create := natsapi.WatchCreate{Watch: req, Inbox: inbox, Credits: credits,
 		HeartbeatMillis: int(w.c.opts.WatchHeartbeat.Milliseconds())}
 	var created natsapi.WatchCreated
-	if _, err := w.c.do(w.ctx, request{endpoint: natsapi.EndpointWatch, body: &create, idempotent: true}, &created); err != nil {
+	if _, err := w.c.do(w.ctx, request{endpoint: natsapi.EndpointWatch, body: &create, idempotent: true, anyNode: true}, &created); err != nil {
 		_ = sub.Unsubscribe()
 		return nil, err
 	}

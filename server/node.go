@@ -74,6 +74,11 @@ func (c *Config) setDefaults() error {
 	if c.Name == "" || c.Cluster == "" || c.DataDir == "" || c.NATS == nil {
 		return errors.New("server: Name, Cluster, DataDir and NATS are required")
 	}
+	for _, name := range append([]string{c.Name, c.Cluster}, c.Peers...) {
+		if !validName(name) {
+			return fmt.Errorf("server: %q is not a valid member or cluster name: use letters, digits, '-' and '_'", name)
+		}
+	}
 	if c.TickInterval <= 0 {
 		c.TickInterval = 100 * time.Millisecond
 	}

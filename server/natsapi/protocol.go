@@ -50,6 +50,15 @@ func Subject(cluster, endpoint string) string {
 	return subjectRoot + "." + cluster + "." + subjectAPI + "." + endpoint
 }
 
+// NodeSubject is endpoint on one node only:
+// natsraft.<cluster>.api.node.<member name>.<endpoint>. A client that
+// knows the leader (HeaderLeader) sends writes and linearizable reads
+// there, saving the hop a follower would add by forwarding; the queue
+// subject stays the fallback.
+func NodeSubject(cluster, node, endpoint string) string {
+	return subjectRoot + "." + cluster + "." + subjectAPI + ".node." + node + "." + endpoint
+}
+
 // watchControlSubject is where a watch's client sends credits and cancels:
 // natsraft.<cluster>.api.watchctl.<node id>.<watch id>. It is under
 // natsraft.<cluster>.api.> like every subject a client publishes to, so
@@ -78,6 +87,9 @@ const (
 	HeaderCompactRevision = "Natsraft-Compact-Revision"
 	// HeaderNode names the node that answered.
 	HeaderNode = "Natsraft-Node"
+	// HeaderLeader names the leader as the answering node knows it
+	// (absent when it knows none).
+	HeaderLeader = "Natsraft-Leader"
 	// HeaderTimeout is how long, in milliseconds, the client waits for the
 	// answer; the node answers "timeout" before then.
 	HeaderTimeout = "Natsraft-Timeout"

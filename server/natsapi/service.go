@@ -96,6 +96,7 @@ type api struct {
 	inflight chan struct{} // a token per request being served
 	watches  *watchTable
 	svc      micro.Service
+	nodeSubs []*nats.Subscription // NodeSubject of every endpoint
 }
 
 // Register starts the natsraft micro service of node on nc: every endpoint
@@ -121,7 +122,7 @@ func register(nc *nats.Conn, node backend, opts Options) (*api, error) {
 		Name: ServiceName, Version: ServiceVersion, QueueGroup: QueueGroup,
 		Description: "natsraft key-value store: range, put, delete, txn, compact, watch, status, members",
 		Metadata:    map[string]string{"cluster": opts.Cluster, "node": st.Name},
-		DoneHandler: func(micro.Service) { a.watches.closeAll() },
+		DoneHandler: func(micro.Service) { a.watches.closeAll(); a.unsubscribeNode() },
 	})
 	if err != nil {
 		return nil, fmt.Errorf("natsapi: %w", err)
@@ -161,8 +162,20 @@ func (a *api) addEndpoints(svc micro.Service) error {
 		if err != nil {
 			return fmt.Errorf("natsapi: endpoint %s: %w", endpoint, err)
 		}
+		sub, err := a.nc.Subscribe(NodeSubject(a.opts.Cluster, a.name, endpoint), a.nodeHandler(handlers[endpoint]))
+		if err != nil {
+			return fmt.Errorf("natsapi: node endpoint %s: %w", endpoint, err)
+		}
+		a.nodeSubs = append(a.nodeSubs, sub)
 	}
 	return nil
+}
+
+// unsubscribeNode ends the node-only subscriptions with the service.
+func (a *api) unsubscribeNode() {
+	for _, sub := range a.nodeSubs {
+		_ = sub.Unsubscribe()
+	}
 }
 
 // call is one request being served. It is answered by publishing to its
@@ -189,22 +202,33 @@ type reply struct {
 // and a write waits for a Raft commit.
 func (a *api) handler(h func(*call) (reply, error)) micro.Handler {
 	return micro.HandlerFunc(func(r micro.Request) {
-		if r.Reply() == "" {
-			return // a publish, not a request: nobody to answer
-		}
-		c := &call{subject: r.Subject(), reply: r.Reply(), data: r.Data(), header: r.Headers(),
-			msgpack: r.Headers().Get(HeaderContentType) == ContentTypeMsgpack}
-		select {
-		case a.inflight <- struct{}{}:
-		default:
-			a.respondError(c, busyError{inflight: cap(a.inflight)})
-			return
-		}
-		go func() {
-			defer func() { <-a.inflight }()
-			a.serve(c, h)
-		}()
+		a.accept(r.Subject(), r.Reply(), r.Data(), r.Headers(), h)
 	})
+}
+
+// nodeHandler serves the same endpoint on this node's own subject.
+func (a *api) nodeHandler(h func(*call) (reply, error)) nats.MsgHandler {
+	return func(m *nats.Msg) {
+		a.accept(m.Subject, m.Reply, m.Data, micro.Headers(m.Header), h)
+	}
+}
+
+func (a *api) accept(subject, replyTo string, data []byte, header micro.Headers, h func(*call) (reply, error)) {
+	if replyTo == "" {
+		return // a publish, not a request: nobody to answer
+	}
+	c := &call{subject: subject, reply: replyTo, data: data, header: header,
+		msgpack: header.Get(HeaderContentType) == ContentTypeMsgpack}
+	select {
+	case a.inflight <- struct{}{}:
+	default:
+		a.respondError(c, busyError{inflight: cap(a.inflight)})
+		return
+	}
+	go func() {
+		defer func() { <-a.inflight }()
+		a.serve(c, h)
+	}()
 }
 
 // errMismatchedResponse: the service layer answered a write with a
@@ -313,11 +337,15 @@ func (a *api) headers(msgpack bool, revision int64) nats.Header {
 	if msgpack {
 		ct = ContentTypeMsgpack
 	}
-	return nats.Header{
+	h := nats.Header{
 		HeaderContentType: {ct},
 		HeaderRevision:    {strconv.FormatInt(revision, 10)},
 		HeaderNode:        {a.name},
 	}
+	if st := a.node.Status(); st.LeaderID != 0 {
+		h[HeaderLeader] = []string{st.Leader}
+	}
+	return h
 }
 
 // respondError answers with a micro error: the stable code, a message for
