@@ -61,6 +61,7 @@ func TestStatusEndpointsAndMetrics(t *testing.T) {
 		"natsraft_raft_is_leader 1",
 		`natsraft_mailbox_depth{lane="client"}`,
 		`natsraft_transport_messages_sent_total{lane="app"}`,
+		"natsraft_nats_reconnects_total 0",
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %q", want)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -69,6 +70,17 @@ func (m *metrics) registerNodeGauges(n *Node) {
 		newMailboxCollector(n.actor),
 		newTransportCollector(n.tr),
 	)
+	if ev := n.cfg.NATSEvents; ev != nil {
+		connCounter := func(name, help string, v *atomic.Uint64) prometheus.Collector {
+			return prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "natsraft", Name: "nats_" + name, Help: help},
+				func() float64 { return float64(v.Load()) })
+		}
+		m.registry.MustRegister(
+			connCounter("reconnects_total", "Times the node's NATS connection reconnected.", &ev.Reconnects),
+			connCounter("disconnects_total", "Times the node's NATS connection was lost.", &ev.Disconnects),
+			connCounter("slow_consumer_events_total", "Slow-consumer episodes on the node's NATS connection.", &ev.SlowConsumers),
+		)
+	}
 }
 
 func boolFloat(b bool) float64 {

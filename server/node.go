@@ -54,6 +54,9 @@ type Config struct {
 	DataDir string
 	// NATS is the connection Raft traffic uses; the caller owns it.
 	NATS *nats.Conn
+	// NATSEvents, when set, counts NATS's events on that connection
+	// (natstransport.Connect's Events), exported as metrics.
+	NATSEvents *natstransport.ConnEvents
 	// TickInterval is Raft's tick; elections take 10-20 ticks, heartbeats
 	// go every tick. Default 100ms.
 	TickInterval time.Duration

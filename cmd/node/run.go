@@ -136,13 +136,14 @@ type member struct {
 }
 
 func startMember(f runFlags, logger *slog.Logger) (*member, error) {
-	nc, closeNATS, err := connectNATS(f, logger)
+	events := new(natstransport.ConnEvents)
+	nc, closeNATS, err := connectNATS(f, events, logger)
 	if err != nil {
 		return nil, err
 	}
 	node, err := server.Start(server.Config{
 		Name: f.id, Cluster: f.cluster, Peers: f.peers, Join: f.join,
-		DataDir: f.dataDir, NATS: nc, TickInterval: f.tick, Logger: logger,
+		DataDir: f.dataDir, NATS: nc, NATSEvents: events, TickInterval: f.tick, Logger: logger,
 		SnapshotEntries: f.snapshotEntries,
 	})
 	if err != nil {
@@ -185,9 +186,9 @@ func (m *member) close() {
 // connectNATS connects to --nats-url, or starts the embedded server (with
 // the users of --nats-auth-file) and connects to it with the node's
 // credentials.
-func connectNATS(f runFlags, logger *slog.Logger) (*nats.Conn, func(), error) {
+func connectNATS(f runFlags, events *natstransport.ConnEvents, logger *slog.Logger) (*nats.Conn, func(), error) {
 	copts := natstransport.ConnectOptions{
-		URL: f.natsURL, Name: "natsraft-" + f.id,
+		URL: f.natsURL, Name: "natsraft-" + f.id, Events: events,
 		User: f.natsUser, Password: f.natsPassword, Token: f.natsToken,
 		CredsFile: f.natsCreds, NkeySeedFile: f.natsNkeySeed,
 		TLSCAFile: f.natsCA, TLSCertFile: f.natsCert, TLSKeyFile: f.natsKey,

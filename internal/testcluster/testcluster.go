@@ -70,11 +70,12 @@ func (c *Cluster) Connect(name string) *nats.Conn {
 // Name, Cluster, NATS, DataDir, TickInterval and Logger are filled in.
 func (c *Cluster) StartNode(name string, cfg server.Config) *server.Node {
 	c.t.Helper()
-	nc, err := natstransport.Connect(natstransport.ConnectOptions{InProcess: c.NATS, Name: name})
+	events := new(natstransport.ConnEvents)
+	nc, err := natstransport.Connect(natstransport.ConnectOptions{InProcess: c.NATS, Name: name, Events: events})
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	cfg.Name, cfg.Cluster, cfg.NATS = name, "test", nc
+	cfg.Name, cfg.Cluster, cfg.NATS, cfg.NATSEvents = name, "test", nc, events
 	cfg.DataDir = filepath.Join(c.dir, name)
 	if cfg.TickInterval == 0 {
 		cfg.TickInterval = 10 * time.Millisecond
