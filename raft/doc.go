@@ -70,6 +70,12 @@
 //   - Publishing over NATS never reports loss, so a follower in pipelined
 //     replication that makes no progress over a whole heartbeat round while
 //     appends are in flight is probed again (the appends were lost).
+//   - A learner is promoted only when the leader heard from it in the last
+//     election timeout and its log is within 1024 entries of the commit
+//     index (dissertation §4.2.1 says learners catch up first; this makes
+//     the leader enforce it).
+//   - MsgTransferLeader names the target in Index and the requester in
+//     From, so a forwarded request can be authenticated by its sender.
 //   - A removed leader keeps leading until its removal commits, but does not
 //     count itself in quorums meanwhile (dissertation §4.2.2); it then steps
 //     down without naming a successor.
