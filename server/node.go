@@ -61,7 +61,8 @@ type Config struct {
 	// go every tick. Default 100ms.
 	TickInterval time.Duration
 	// SnapshotEntries: a snapshot is taken once this many entries were
-	// applied since the last one. Default 10000.
+	// applied since the last one. Default 100000, as etcd's --snapshot-count:
+	// each snapshot encodes the whole store.
 	SnapshotEntries uint64
 	// RequestTimeout bounds a write or linearizable read whose caller set
 	// no deadline (a proposal forwarded to a leader that dies is never
@@ -86,7 +87,7 @@ func (c *Config) setDefaults() error {
 		c.TickInterval = 100 * time.Millisecond
 	}
 	if c.SnapshotEntries == 0 {
-		c.SnapshotEntries = 10000
+		c.SnapshotEntries = 100000
 	}
 	if c.RequestTimeout <= 0 {
 		c.RequestTimeout = 7 * time.Second

@@ -83,7 +83,7 @@ cluster. With --nats-url the node uses an existing NATS deployment instead.`,
 	fl.StringVar(&f.httpAddr, "http-addr", "127.0.0.1:8080", "HTTP address for /healthz, /readyz and /v1/status")
 	fl.DurationVar(&f.tick, "tick", 100*time.Millisecond, "Raft tick: heartbeat interval; elections take 10-20 ticks")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
-	fl.Uint64Var(&f.snapshotEntries, "snapshot-entries", 10000, "take a snapshot and compact the log every this many applied entries")
+	fl.Uint64Var(&f.snapshotEntries, "snapshot-entries", 100000, "take a snapshot and compact the log every this many applied entries (each snapshot encodes the whole store)")
 	fl.StringVar(&f.natsUser, "nats-user", "", "user name of this node's NATS connection")
 	fl.StringVar(&f.natsPassword, "nats-password", "", "password of this node's NATS connection")
 	fl.StringVar(&f.natsToken, "nats-token", "", "token of this node's NATS connection")
