@@ -38,6 +38,7 @@ type runFlags struct {
 	logLevel    string
 
 	snapshotEntries uint64
+	pprof           bool
 	// Authentication of the node's own NATS connection.
 	natsUser, natsPassword, natsToken string
 	natsCreds, natsNkeySeed           string
@@ -83,6 +84,7 @@ cluster. With --nats-url the node uses an existing NATS deployment instead.`,
 	fl.StringVar(&f.httpAddr, "http-addr", "127.0.0.1:8080", "HTTP address for /healthz, /readyz and /v1/status")
 	fl.DurationVar(&f.tick, "tick", 100*time.Millisecond, "Raft tick: heartbeat interval; elections take 10-20 ticks")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fl.BoolVar(&f.pprof, "pprof", false, "serve Go's profiler on the HTTP address under /debug/pprof/ (for diagnosis; keep the address private)")
 	fl.Uint64Var(&f.snapshotEntries, "snapshot-entries", 100000, "take a snapshot and compact the log every this many applied entries (each snapshot encodes the whole store)")
 	fl.StringVar(&f.natsUser, "nats-user", "", "user name of this node's NATS connection")
 	fl.StringVar(&f.natsPassword, "nats-password", "", "password of this node's NATS connection")
@@ -155,7 +157,11 @@ func startMember(f runFlags, logger *slog.Logger) (*member, error) {
 	// Closing shutdown ends open watch streams, which Shutdown would
 	// otherwise wait for.
 	shutdown := make(chan struct{})
-	m.http = &http.Server{Addr: f.httpAddr, Handler: httpapi.Handler(node, httpapi.Options{Shutdown: shutdown}), ReadHeaderTimeout: 5 * time.Second}
+	handler := httpapi.Handler(node, httpapi.Options{Shutdown: shutdown})
+	if f.pprof {
+		handler = withPprof(handler)
+	}
+	m.http = &http.Server{Addr: f.httpAddr, Handler: handler, ReadHeaderTimeout: 5 * time.Second}
 	m.http.RegisterOnShutdown(func() { close(shutdown) })
 	go func() {
 		if err := m.http.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
