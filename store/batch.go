@@ -201,9 +201,12 @@ func (b *Batch) truncate(ents []raft.Entry) {
 }
 
 // checkTruncation panics if replacing the log from ents[0].Index on with
-// ents would remove or change an entry at or below the commit index.
+// ents would remove or change an entry at or below the commit index known
+// before this batch. (A commit index set in this batch may already cover
+// the entries that replace a stale suffix, so it must not be used: a
+// deposed leader rejoining would be refused its new leader's entries.)
 func (b *Batch) checkTruncation(ents []raft.Entry) {
-	from, commit := ents[0].Index, b.hardStateNow().Commit
+	from, commit := ents[0].Index, b.s.HardState().Commit
 	if from > commit {
 		return
 	}

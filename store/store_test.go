@@ -417,3 +417,35 @@ func TestFormatVersion(t *testing.T) {
 		t.Fatalf("Open: %v, want ErrFormatVersion", err)
 	}
 }
+
+// TestReplacingAStaleSuffixWithTheCommitInTheSameBatch: a deposed leader's
+// uncommitted suffix is replaced by the new leader's entries in a batch
+// whose hard state already commits them; the order of SetHardState and
+// Append in the batch must not matter.
+func TestReplacingAStaleSuffixWithTheCommitInTheSameBatch(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{Create: true, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	b := s.NewBatch()
+	if err := b.Append([]raft.Entry{{Index: 1, Term: 1}, {Index: 2, Term: 1}, {Index: 3, Term: 4}}); err != nil {
+		t.Fatal(err)
+	}
+	b.SetHardState(raft.HardState{Term: 4, Commit: 2})
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	b = s.NewBatch()
+	defer b.Close()
+	b.SetHardState(raft.HardState{Term: 5, Commit: 3})
+	if err := b.Append([]raft.Entry{{Index: 3, Term: 5}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Term(3); got != 5 {
+		t.Fatalf("term of entry 3 = %d, want the new leader's 5", got)
+	}
+}
