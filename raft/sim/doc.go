@@ -5,7 +5,7 @@
 //
 // # Running it
 //
-//	go test ./raft/sim                                  # the default swarm (200 seeds from seed 1)
+//	go test ./raft/sim                                  # the default swarm (400 seeds from seed 1)
 //	RAFT_SIM_SEEDS=5000 go test ./raft/sim -run '^TestSimulation$'    # a long run
 //	RAFT_SIM_SEED=1234 RAFT_SIM_SEEDS=1 go test ./raft/sim -run '^TestSimulation$' -v  # replay one seed
 //

@@ -17,7 +17,7 @@ import (
 // RAFT_SIM_SEEDS and RAFT_SIM_SEED run more seeds, or other ones.
 const (
 	defaultFirstSeed = 1
-	defaultSeeds     = 200
+	defaultSeeds     = 400
 )
 
 // regressionSeeds failed before a core fix, with the simulator as it is
