@@ -16,7 +16,9 @@
 // do, in this order:
 //
 //  1. Persist Ready.HardState, Ready.Entries and Ready.Snapshot: one
-//     write batch and one sync when Ready.MustSync. Entries replace any
+//     write batch and one sync when Ready.MustSync. A Ready.Snapshot's
+//     restore of the state machine best goes in the same batch, which
+//     makes the switch atomic. Entries replace any
 //     stored entries from Entries[0].Index on. Ready.Messages may be sent
 //     before or while this happens: they are a leader's appends,
 //     heartbeats and snapshots, which depend on nothing being durable
@@ -28,16 +30,21 @@
 //     (Figure 2: "respond to RPCs only after updating stable storage"),
 //     so a node that crashes cannot vote twice or forget an entry it
 //     acknowledged.
-//  3. If Ready.Snapshot is set, restore the state machine from it. Then
-//     apply Ready.CommittedEntries, in order, exactly once (persist the
+//  3. If Ready.Snapshot is set and step 1 did not restore the state
+//     machine from it, do so now. Then apply Ready.CommittedEntries, in order, exactly once (persist the
 //     applied index with the state machine's changes, so a restart
 //     resumes exactly there and passes it as Config.Applied).
 //  4. Serve each Ready.ReadStates entry once the applied index reaches its
 //     Index (dissertation §6.4).
 //  5. Call Advance.
 //
-// The driver may compact the log up to the applied index once it has a
-// snapshot covering it (storage's business; the core reads FirstIndex).
+// The driver may compact the log up to the applied index once the state
+// machine's effects of the entries are durable (storage's business; the
+// core reads FirstIndex). Storage.InitialState's ConfState is then the
+// membership in force at FirstIndex()-1: the core replays the conf
+// changes of the entries after it. Storage.Snapshot may build its image
+// lazily: ErrSnapshotTemporarilyUnavailable makes the leader retry at the
+// follower's next heartbeat response.
 // It tracks the membership for snapshots by applying committed
 // EntryConfChange entries with ConfState.Apply.
 //

@@ -13,11 +13,12 @@
 //     writes (Propose), linearizable reads (ReadIndex), membership changes.
 //  2. While the core has a Ready: send Ready.Messages (a leader's appends
 //     may leave before its own sync, dissertation §10.2.1); persist the
-//     hard state, entries and any snapshot in one Pebble batch with one
-//     sync (persist); send Ready.MessagesAfterSync (votes, acks); restore
-//     an installed snapshot; apply committed entries in one indexed batch
-//     that also records the applied index (apply.go), then answer the
-//     waiting callers; release reads whose index is applied; Advance.
+//     hard state, entries and any snapshot with the state machine's
+//     restore of it in one Pebble batch with one sync (persist); send
+//     Ready.MessagesAfterSync (votes, acks); apply committed entries in
+//     one indexed batch that also records the applied index (apply.go),
+//     then answer the waiting callers; release reads whose index is
+//     applied; Advance.
 //
 // A burst of client writes thus costs one log append, one fsync and one
 // message per peer. A storage error panics: the actor stops the node
@@ -33,9 +34,13 @@
 //
 // # Snapshots
 //
-// Every Config.SnapshotEntries applied entries, the actor takes a Pebble
-// snapshot (the exact state at the applied index) and a goroutine encodes
-// it (snapshot.go); the actor then records it and compacts the log, keeping
-// a tail for followers slightly behind. A follower too far behind gets the
-// image over NATS and restores it.
+// The key-value state lives in the store's Pebble database, written with
+// the applied index, so the applied state is the snapshot: compacting the
+// log copies nothing. Every Config.SnapshotEntries/2 applied entries the
+// actor compacts the log to the previous such point, keeping a tail for
+// followers slightly behind (snapshot.go). For a follower too far behind,
+// the core asks for a snapshot: the actor takes a Pebble snapshot (the
+// exact state at the applied index), a goroutine encodes it, and the
+// image goes over NATS; the follower restores it in the batch that
+// installs it.
 package server

@@ -39,6 +39,7 @@ func (n *Node) handleEvent(e *event) {
 	case evSnapshotBuilt:
 		n.snapshotBuilt(e.snapshot)
 	case evSnapshotSent:
+		n.snapshotsSending--
 		n.rn.ReportSnapshot(e.snapTo, !e.snapOK)
 	}
 }
@@ -95,13 +96,11 @@ func (n *Node) startAdmin(a *adminRequest) {
 // runReady does one Ready's duties in the order raft/doc.go states.
 func (n *Node) runReady() {
 	rd := n.rn.Ready()
+	n.noteSnapshotsSent(rd.Messages)
 	n.tr.Send(rd.Messages) // may precede the sync (dissertation §10.2.1)
 	n.noteAppended(rd.Entries)
 	n.persist(&rd)
 	n.tr.Send(rd.MessagesAfterSync)
-	if rd.Snapshot != nil {
-		n.restoreSnapshot(*rd.Snapshot)
-	}
 	n.apply(rd.CommittedEntries)
 	n.confirmReads(rd.ReadStates)
 	n.releaseReads()
@@ -110,7 +109,7 @@ func (n *Node) runReady() {
 	}
 	n.rn.Advance()
 	n.noteCommit(rd.HardState.Commit)
-	n.maybeSnapshot()
+	n.maybeCompactLog()
 }
 
 // noteAppended remembers when entries were handed out for persistence.
@@ -134,18 +133,23 @@ func (n *Node) noteCommit(commit uint64) {
 	n.appended = append(n.appended[:0], n.appended[done:]...)
 }
 
-// persist writes the hard state, entries and incoming snapshot in one
-// batch with one sync. A failure leaves durability unknown: fail-stop.
+// persist writes the hard state, entries and an incoming snapshot, with
+// the state machine's restore of it, in one batch with one sync. A
+// failure leaves durability unknown: fail-stop.
 func (n *Node) persist(rd *raft.Ready) {
 	if rd.HardState.IsEmpty() && len(rd.Entries) == 0 && rd.Snapshot == nil {
 		return
 	}
 	start := time.Now()
 	b := n.store.NewBatch()
-	defer b.Close()
+	var installed *memberTable
 	if rd.Snapshot != nil {
+		b.Close()
+		b = n.store.NewIndexedBatch() // the restore reads its own writes
 		must(b.InstallSnapshot(*rd.Snapshot), "installing snapshot")
+		installed = n.restoreSnapshot(b, *rd.Snapshot)
 	}
+	defer b.Close()
 	must(b.Append(rd.Entries), "appending entries")
 	if !rd.HardState.IsEmpty() {
 		b.SetHardState(rd.HardState)
@@ -153,6 +157,9 @@ func (n *Node) persist(rd *raft.Ready) {
 	must(b.Commit(), "committing raft state")
 	if rd.MustSync {
 		since(n.metrics.fsync, start)
+	}
+	if installed != nil {
+		n.snapshotInstalled(*rd.Snapshot, installed)
 	}
 }
 

@@ -2,11 +2,13 @@ package server_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/natsraft/natsraft/internal/testcluster"
+	"github.com/natsraft/natsraft/raft"
 	"github.com/natsraft/natsraft/server"
 )
 
@@ -106,4 +108,91 @@ func otherThan(c *testcluster.Cluster, except ...string) string {
 		}
 	}
 	panic("no other node")
+}
+
+// TestRestartAfterCompactingPastMembershipChanges: once every node's log
+// is compacted past a member's addition, promotion and another's removal,
+// restarted nodes still know the membership (the store records the one in
+// force at the compaction point; the core replays only later changes) and
+// hold the data of the compacted entries.
+func TestRestartAfterCompactingPastMembershipChanges(t *testing.T) {
+	cfg := server.Config{SnapshotEntries: 20}
+	c := testcluster.StartWith(t, cfg, "n1", "n2", "n3")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	lead := c.Leader()
+	if _, err := put(ctx, c.Nodes[lead], "first", "x"); err != nil {
+		t.Fatal(err)
+	}
+	joining := cfg
+	joining.Join = []string{"n1", "n2", "n3"}
+	c.StartNode("n4", joining)
+	if err := c.Nodes[lead].AddLearner(ctx, "n4"); err != nil {
+		t.Fatal(err)
+	}
+	c.WaitFor("n4 to catch up as a learner", func() bool {
+		v, ok, err := get(ctx, c.Nodes["n4"], "first")
+		return err == nil && ok && v == "x" && len(c.Nodes[lead].Members()) == 4
+	})
+	// change proposes until done holds (a proposal can be lost to an
+	// election; a second one waits for the first to apply).
+	change := func(what string, propose func() error, done func() bool) {
+		c.WaitFor(what, func() bool {
+			if done() {
+				return true
+			}
+			if err := propose(); err != nil && !errors.Is(err, raft.ErrConfChangePending) && !errors.Is(err, server.ErrNoLeader) {
+				t.Fatalf("%s: %v", what, err)
+			}
+			return done()
+		})
+	}
+	change("n4's promotion", func() error { return c.Nodes[lead].PromoteMember(ctx, "n4") },
+		func() bool { return isVoter(c.Nodes[lead].Status(), "n4") })
+	victim := otherThan(c, lead, "n4")
+	change(victim+"'s removal", func() error { return c.Nodes[lead].RemoveMember(ctx, victim) },
+		func() bool { return len(c.Nodes[lead].Members()) == 3 })
+	c.StopNode(victim)
+	for i := range 100 {
+		if _, err := put(ctx, c.Nodes[lead], fmt.Sprint("k", i), "v"); err != nil {
+			t.Fatalf("put %d: %v", i, err)
+		}
+	}
+	survivors := []string{lead, otherThan(c, lead)}
+	if survivors[1] == "n4" {
+		survivors[1] = otherThan(c, lead, "n4")
+	}
+	survivors = append(survivors[:1], survivors[1], "n4")
+	c.WaitFor("every log to be compacted past the changes", func() bool {
+		for _, name := range survivors {
+			if st := c.Nodes[name].Status(); st.FirstIndex < 50 {
+				return false
+			}
+		}
+		return true
+	})
+	for _, name := range survivors {
+		c.StopNode(name)
+	}
+	for _, name := range survivors {
+		c.StartNode(name, cfg)
+	}
+	lead = c.Leader()
+	if _, err := put(ctx, c.Nodes[lead], "after", "y"); err != nil {
+		t.Fatalf("write after the restart: %v", err)
+	}
+	for _, name := range survivors {
+		n := c.Nodes[name]
+		c.WaitFor(name+" to apply the write after the restart", func() bool {
+			v, ok, err := get(ctx, n, "after")
+			return err == nil && ok && v == "y"
+		})
+		if v, ok, err := get(ctx, n, "first"); err != nil || !ok || v != "x" {
+			t.Fatalf("%s: first = %q %t %v", name, v, ok, err)
+		}
+		st := n.Status()
+		if len(st.Members) != 3 || !isVoter(st, "n4") || isVoter(st, victim) {
+			t.Fatalf("%s after restart: members %+v, want n4 a voter and %s gone", name, st.Members, victim)
+		}
+	}
 }

@@ -60,9 +60,11 @@ type Config struct {
 	// TickInterval is Raft's tick; elections take 10-20 ticks, heartbeats
 	// go every tick. Default 100ms.
 	TickInterval time.Duration
-	// SnapshotEntries: a snapshot is taken once this many entries were
-	// applied since the last one. Default 100000, as etcd's --snapshot-count:
-	// each snapshot encodes the whole store.
+	// SnapshotEntries bounds the log: every SnapshotEntries/2 applied
+	// entries it is compacted, keeping between SnapshotEntries/2 and
+	// SnapshotEntries entries for followers slightly behind; one further
+	// behind gets a snapshot. Default 100000, like etcd's --snapshot-count.
+	// Compaction copies nothing (the state machine is the snapshot).
 	SnapshotEntries uint64
 	// RequestTimeout bounds a write or linearizable read whose caller set
 	// no deadline (a proposal forwarded to a leader that dies is never
@@ -130,18 +132,25 @@ type Node struct {
 	lessor *lessor
 
 	// Owned by the actor.
-	rn                *raft.Node
-	nextSeq           uint64
-	proposals         map[uint64]*proposal
-	nextReadID        uint64
-	readsByID         map[uint64]*readWaiter
-	readsByIndex      []*readWaiter
-	members           *memberTable
-	lastSnapshotIndex uint64
-	// snapshotBuilding: a snapshot is being encoded off the actor, by a
+	rn           *raft.Node
+	nextSeq      uint64
+	proposals    map[uint64]*proposal
+	nextReadID   uint64
+	readsByID    map[uint64]*readWaiter
+	readsByIndex []*readWaiter
+	members      *memberTable
+	// checkpoint is where the log will be compacted to next, once
+	// nextCheckpoint is applied (snapshot.go).
+	checkpoint     *checkpoint
+	nextCheckpoint uint64
+	// outgoing is the image encoded last for followers, if any.
+	outgoing *raft.Snapshot
+	// snapshotBuilding: an image is being encoded off the actor, by a
 	// goroutine Stop waits for (snapshotWriters) before closing the store.
 	snapshotBuilding bool
 	snapshotWriters  sync.WaitGroup
+	// snapshotsSending counts images the transport has not yet reported.
+	snapshotsSending int
 	lead             uint64
 	commitIndex      uint64
 	// appended remembers when each Ready's entries were handed out, to
@@ -218,7 +227,7 @@ func (n *Node) openStorage() error {
 		st.Close()
 		return err
 	}
-	return n.restoreFromSnapshotIfBehind()
+	return nil
 }
 
 // payloadHeadroomBytes is what a Raft envelope adds around one entry.
@@ -264,7 +273,7 @@ func (n *Node) bootstrapIfNew() error {
 func (n *Node) startRaft() error {
 	rn, err := raft.NewNode(raft.Config{
 		ID: n.id, ElectionTicks: electionTicks, HeartbeatTicks: 1,
-		Storage: n.store, Applied: n.store.Applied(),
+		Storage: raftStorage{Store: n.store, n: n}, Applied: n.store.Applied(),
 		MaxMsgBytes: 256 << 10, MaxInflightMsgs: 256,
 		PreVote: true, CheckQuorum: true,
 		Rand:   mathrand.New(mathrand.NewPCG(uint64(time.Now().UnixNano()), n.id)),
@@ -283,11 +292,7 @@ func (n *Node) startRaft() error {
 	}
 	n.nextSeq = binary.BigEndian.Uint64(seed[:])
 	n.startCommit = n.store.HardState().Commit
-	snap, err := n.store.Snapshot()
-	if err != nil {
-		return err
-	}
-	n.lastSnapshotIndex = snap.Metadata.Index
+	n.nextCheckpoint = n.store.Applied() + max(n.cfg.SnapshotEntries/2, 1)
 	return nil
 }
 

@@ -13,6 +13,7 @@ type Status struct {
 	LeaderID     uint64       `json:"leader_id,string"`
 	CommitIndex  uint64       `json:"commit_index"`
 	AppliedIndex uint64       `json:"applied_index"`
+	FirstIndex   uint64       `json:"first_index"` // the log's first entry kept
 	LastIndex    uint64       `json:"last_index"`
 	Revision     int64        `json:"revision"`
 	Members      []Member     `json:"members"`
@@ -32,11 +33,12 @@ type PeerStatus struct {
 // publishStatus makes the actor's current view readable from any goroutine.
 func (n *Node) publishStatus() {
 	rs := n.rn.Status()
+	first, _ := n.store.FirstIndex() // fails only once closed
 	st := &Status{
 		ID: n.id, Name: n.cfg.Name, Cluster: n.cfg.Cluster,
 		Role: roleName(rs), Term: rs.Term,
 		Leader: n.members.name(rs.Lead), LeaderID: rs.Lead,
-		CommitIndex: rs.Commit, AppliedIndex: n.store.Applied(), LastIndex: rs.LastIndex,
+		CommitIndex: rs.Commit, AppliedIndex: n.store.Applied(), FirstIndex: first, LastIndex: rs.LastIndex,
 		Revision: n.kv.Revision(), Members: n.members.list(),
 	}
 	for _, p := range rs.Peers {

@@ -15,7 +15,7 @@ import (
 // snapshot); the store's readers see none of them until Commit returns.
 //
 // A Batch is used by one goroutine, the writer. Log operations (Append,
-// InstallSnapshot, CreateSnapshot, Compact) read the log's shape when the
+// InstallSnapshot, Compact) read the log's shape when the
 // first of them runs: REQUIRES: no other batch that changes the log or
 // snapshot commits between that moment and this batch's Commit (Commit
 // panics if one did). A Batch must end with Commit or Close.
@@ -52,10 +52,11 @@ type Batch struct {
 }
 
 // logView is the log's shape as this batch leaves it.
+// Invariant: snapshot.Index == dummy.index.
 type logView struct {
 	dummy    entryID
 	last     uint64
-	snapshot snapshotMeta
+	snapshot raft.SnapshotMetadata
 }
 
 // maxPooledEntries bounds the appended slice a pooled Batch keeps.
@@ -236,12 +237,12 @@ func (b *Batch) writeEntries(ents []raft.Entry) {
 	b.durable = true
 }
 
-// InstallSnapshot replaces the log and the snapshot with snap, received
-// from the leader (§7): the log becomes empty after snap's last included
-// entry. ErrSnapOutOfDate if snap is not newer than the current snapshot.
-// The state machine's restore of snap.Data goes in this batch or, if in a
-// later one, must be redone at start while Applied() < the snapshot's
-// index; see the package documentation.
+// InstallSnapshot replaces the log with a snapshot sent by the leader
+// (§7): the log becomes empty after snap's last included entry, and snap's
+// metadata becomes the log's base. ErrSnapOutOfDate if snap is not newer
+// than the current snapshot. The store keeps only the metadata: the state
+// machine's restore of snap.Data must go in this same batch (see the
+// package documentation).
 func (b *Batch) InstallSnapshot(snap raft.Snapshot) error {
 	b.mustBeOpen()
 	b.startLog()
@@ -252,51 +253,41 @@ func (b *Batch) InstallSnapshot(snap raft.Snapshot) error {
 	at := entryID{md.Index, md.Term}
 	mustPebble(b.pb.DeleteRange(logSpanStart, logSpanEnd, nil))
 	b.putEntryID(truncatedKey, at)
-	meta := newSnapshotMeta(md, len(snap.Data))
-	b.key = putSnapshot(b.pb, b.key, meta, snap.Data)
-	b.view = logView{dummy: at, last: at.index, snapshot: meta}
-	b.installed, b.installedAt, b.snapChanged, b.durable = true, at, true, true
+	b.putSnapshotMeta(md)
+	b.view = logView{dummy: at, last: at.index, snapshot: b.view.snapshot}
+	b.installed, b.installedAt, b.durable = true, at, true
 	b.truncateFrom, b.compactTo = 0, entryID{}
 	clear(b.appended)
 	b.appended = b.appended[:0]
 	return nil
 }
 
-// CreateSnapshot records a snapshot at index i with membership cs and the
-// state machine's image data; see Store.CreateSnapshot.
-func (b *Batch) CreateSnapshot(i uint64, cs raft.ConfState, data []byte) (raft.Snapshot, error) {
+// Compact discards the entries up to and including i, whose effects the
+// state machine holds, and makes i the log's base with membership cs; see
+// Store.Compact.
+func (b *Batch) Compact(i uint64, cs raft.ConfState) error {
 	b.mustBeOpen()
 	b.startLog()
-	switch {
-	case i <= b.view.snapshot.Index:
-		return raft.Snapshot{}, fmt.Errorf("%w: creating snapshot %d over snapshot %d", raft.ErrSnapOutOfDate, i, b.view.snapshot.Index)
-	case i > b.view.last:
-		return raft.Snapshot{}, fmt.Errorf("%w: creating snapshot %d beyond last index %d", raft.ErrUnavailable, i, b.view.last)
-	case i < b.view.dummy.index:
-		return raft.Snapshot{}, fmt.Errorf("%w: creating snapshot %d below first index %d", raft.ErrCompacted, i, b.view.dummy.index+1)
-	}
-	md := raft.SnapshotMetadata{Index: i, Term: b.termAt(i), ConfState: cs}
-	meta := newSnapshotMeta(md, len(data))
-	b.key = putSnapshot(b.pb, b.key, meta, data)
-	b.view.snapshot, b.snapChanged = meta, true
-	return raft.Snapshot{Metadata: cloneMetadata(md), Data: data}, nil
-}
-
-// Compact discards the entries up to and including i; see Store.Compact.
-func (b *Batch) Compact(i uint64) error {
-	b.mustBeOpen()
-	b.startLog()
-	switch {
+	switch applied := b.appliedNow(); {
 	case i <= b.view.dummy.index:
 		return fmt.Errorf("%w: compacting to %d, first index is %d", raft.ErrCompacted, i, b.view.dummy.index+1)
 	case i > b.view.last:
 		return fmt.Errorf("%w: compacting to %d beyond last index %d", raft.ErrUnavailable, i, b.view.last)
+	case i > applied:
+		return fmt.Errorf("store: compacting to %d beyond the applied index %d would lose entries", i, applied)
 	}
 	to := entryID{i, b.termAt(i)}
 	mustPebble(b.pb.DeleteRange(logSpanStart, appendLogKey(nil, i+1), nil))
 	b.putEntryID(truncatedKey, to)
+	b.putSnapshotMeta(raft.SnapshotMetadata{Index: to.index, Term: to.term, ConfState: cs})
 	b.view.dummy, b.compactTo = to, to
 	return nil
+}
+
+// putSnapshotMeta makes md the snapshot metadata.
+func (b *Batch) putSnapshotMeta(md raft.SnapshotMetadata) {
+	mustPebble(b.pb.Set(snapMetaKey, encodeSnapshotMeta(md), nil))
+	b.view.snapshot, b.snapChanged = cloneMetadata(md), true
 }
 
 // putEntryID sets key to id without allocating.
@@ -317,8 +308,8 @@ func (b *Batch) putLogEnd() {
 
 // Commit writes the batch atomically, syncing when it changes the term or
 // vote, or holds entries or an installed snapshot (unless Options.NoSync),
-// and then makes the store's readers see it. Other batches — applied index and state
-// machine writes, CreateSnapshot, Compact — are not synced: Pebble's WAL
+// and then makes the store's readers see it. Other batches (the applied
+// index with the state machine's writes, Compact) are not synced: Pebble's WAL
 // is written in commit order, so the next synced commit makes them durable,
 // and a crash before it loses them all together, consistently (the log
 // still holds what they covered). An error leaves durability unknown: the
@@ -362,6 +353,8 @@ func (b *Batch) checkCommit() {
 		panic(fmt.Sprintf("store: commit index %d beyond last index %d", hs.Commit, last))
 	case applied > hs.Commit:
 		panic(fmt.Sprintf("store: applied index %d beyond commit index %d", applied, hs.Commit))
+	case applied < b.view.snapshot.Index:
+		panic(fmt.Sprintf("store: applied index %d below snapshot %d: restore the state machine in the batch that installs the snapshot", applied, b.view.snapshot.Index))
 	case !b.logOps:
 		return
 	}

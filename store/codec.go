@@ -26,13 +26,13 @@ const (
 	truncatedSuffix byte = 't'
 	logEndSuffix    byte = 'e'
 	snapMetaSuffix  byte = 's'
-	snapChunkSuffix byte = 'c'
 	logSuffix       byte = 'l'
 )
 
 // formatVersion is the version of the key layout and value encodings this
-// code reads and writes. A store of any other version is refused.
-const formatVersion uint32 = 1
+// code reads and writes. A store of any other version is refused. Version
+// 2 stopped storing snapshot data (the state machine is the snapshot).
+const formatVersion uint32 = 2
 
 var (
 	identityKey  = []byte{raftPrefix, identitySuffix}
@@ -44,15 +44,9 @@ var (
 	// logSpanStart and logSpanEnd bound every log key: [start, end).
 	logSpanStart = []byte{raftPrefix, logSuffix}
 	logSpanEnd   = []byte{raftPrefix, logSuffix + 1}
-	// chunkSpanStart and chunkSpanEnd bound every snapshot chunk key.
-	chunkSpanStart = []byte{raftPrefix, snapChunkSuffix}
-	chunkSpanEnd   = []byte{raftPrefix, snapChunkSuffix + 1}
 )
 
-const (
-	logKeyBytes   = 2 + 8 // prefix, suffix, big-endian index
-	chunkKeyBytes = 2 + 4 // prefix, suffix, big-endian chunk number
-)
+const logKeyBytes = 2 + 8 // prefix, suffix, big-endian index
 
 // appendLogKey appends the key of log entry index to dst. Big-endian keeps
 // Pebble's byte order equal to index order.
@@ -67,12 +61,6 @@ func logKeyIndex(key []byte) (uint64, bool) {
 		return 0, false
 	}
 	return binary.BigEndian.Uint64(key[2:]), true
-}
-
-// appendChunkKey appends the key of snapshot chunk n to dst.
-func appendChunkKey(dst []byte, n uint32) []byte {
-	dst = append(dst, raftPrefix, snapChunkSuffix)
-	return binary.BigEndian.AppendUint32(dst, n)
 }
 
 // Every value starts with a crc32c (Castagnoli) checksum of the key bytes
@@ -160,11 +148,6 @@ func decodeEntry(key, v []byte) (raft.Entry, error) {
 	}
 	return e, nil
 }
-
-// Snapshot chunk value: crc32c | snapshot index (8) | data. The snapshot
-// index is inside the checksum, so a chunk left over from another snapshot
-// is caught.
-const chunkHeaderBytes = crcBytes + 8
 
 // Fixed-size values, each crc32c then big-endian fields:
 //

@@ -12,23 +12,25 @@ import (
 	"github.com/natsraft/natsraft/raft"
 )
 
-// buildStore writes a store with a compacted log, a two-chunk snapshot, a
-// hard state and an applied index, and closes it.
+// buildStore writes a store with a hard state (commit 15), an applied
+// index (5), a log [4, 20] compacted to entry 3 (the snapshot), and closes
+// it.
 func buildStore(t *testing.T, fs vfs.FS, dir string) {
 	t.Helper()
 	opts := memOptions(fs)
 	s := mustOpen(t, dir, opts)
 	mustAppend(t, s, entries(1, 20, 1)...)
 	mustSetHardState(t, s, raft.HardState{Term: 1, Vote: 1, Commit: 15})
-	data := make([]byte, snapshotChunkBytes+10)
-	if _, err := s.CreateSnapshot(5, raft.ConfState{Voters: []uint64{1}}, data); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Compact(3); err != nil {
-		t.Fatal(err)
-	}
 	write(t, s, func(b *Batch) error { b.SetApplied(5); return nil })
+	if err := s.Compact(3, raft.ConfState{Voters: []uint64{1}}); err != nil {
+		t.Fatal(err)
+	}
 	mustClose(t, s)
+}
+
+// snapMeta is buildStore's snapshot metadata with index and term replaced.
+func snapMeta(index, term uint64) raft.SnapshotMetadata {
+	return raft.SnapshotMetadata{Index: index, Term: term, ConfState: raft.ConfState{Voters: []uint64{1}}}
 }
 
 // rawUpdate changes the stored database below the store, as a bug or bit
@@ -103,9 +105,27 @@ func TestOpenRefusesCorruptValues(t *testing.T) {
 		{"applied beyond commit", setKey(appliedKey, encodeApplied(16)), "applied index (key 7261): 16 beyond the commit index 15"},
 		{"truncated state flipped", flipByte(truncatedKey, 1), "truncated state"},
 		{"identity missing", deleteKey(identityKey), "identity (key 7269): missing"},
+		{"applied below snapshot", setKey(appliedKey, encodeApplied(2)),
+			"applied index (key 7261): 2 below the snapshot index 3"},
 		{"snapshot metadata flipped", flipByte(snapMetaKey, 9), "snapshot metadata"},
-		{"snapshot chunk flipped", flipByte(appendChunkKey(nil, 1), 1), "snapshot chunk 1 "},
-		{"snapshot chunk missing", deleteKey(appendChunkKey(nil, 1)), "snapshot chunk 1 "},
+		{"snapshot metadata missing", deleteKey(snapMetaKey), "snapshot metadata (key 7273): missing"},
+		{"snapshot metadata too short", setKey(snapMetaKey, sealed(snapMetaKey, make([]byte, 15))),
+			"snapshot metadata (key 7273): body of 15 bytes is too short"},
+		{"snapshot metadata with trailing bytes", setKey(snapMetaKey, sealed(snapMetaKey, append(encodeSnapshotMeta(snapMeta(3, 1))[crcBytes:], 0))),
+			"snapshot metadata (key 7273): malformed learner list"},
+		{"snapshot index differs from truncated state", setKey(snapMetaKey, encodeSnapshotMeta(snapMeta(2, 1))),
+			"snapshot metadata (key 7273): entry 2 term 1, but the truncated state is entry 3 term 1"},
+		{"snapshot term differs from truncated state", setKey(snapMetaKey, encodeSnapshotMeta(snapMeta(3, 2))),
+			"snapshot metadata (key 7273): entry 3 term 2, but the truncated state is entry 3 term 1"},
+		// A compaction's truncated state written without its snapshot
+		// metadata: the entries below are gone, the metadata is stale.
+		{"truncated state ahead of snapshot", func(db *pebble.DB) error {
+			b := db.NewBatch()
+			defer b.Close()
+			_ = b.DeleteRange(logSpanStart, appendLogKey(nil, 5), nil)
+			_ = b.Set(truncatedKey, encodeEntryID(truncatedKey, entryID{4, 1}), nil)
+			return b.Commit(pebble.Sync)
+		}, "snapshot metadata (key 7273): entry 3 term 1, but the truncated state is entry 4 term 1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fs := vfs.NewMem()

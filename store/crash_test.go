@@ -2,6 +2,7 @@ package store
 
 import (
 	"bufio"
+	"encoding/binary"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/vfs"
+	"github.com/natsraft/natsraft/raft"
 )
 
 var crashSeed = flag.Uint64("crash.seed", 0, "seed for the crash tests (0: from the clock)")
@@ -41,11 +43,7 @@ func TestCrashStrictMem(t *testing.T) {
 	opts.Create = false
 	for crash := range 15 {
 		states, durable := runUntilCrash(t, s, rng)
-		fs.SetIgnoreSyncs(true)
-		_ = s.Close() // Writes from here on are not synced, so they are lost.
-		fs.ResetToSyncedState()
-		fs.SetIgnoreSyncs(false)
-		s = mustOpen(t, "db", opts)
+		s = crashAndReopen(t, fs, s, opts)
 		got := digest(s)
 		if !slices.Contains(states[durable:], got) {
 			t.Fatalf("seed %d, crash %d: recovered\n%s\nnot among the states since the last sync:\n%v",
@@ -58,11 +56,85 @@ func TestCrashStrictMem(t *testing.T) {
 	mustClose(t, s)
 }
 
+// crashAndReopen crashes s, losing every write to fs not synced, and
+// opens the store again.
+func crashAndReopen(t *testing.T, fs *vfs.MemFS, s *Store, opts Options) *Store {
+	t.Helper()
+	fs.SetIgnoreSyncs(true)
+	_ = s.Close() // Writes from here on are not synced, so they are lost.
+	fs.ResetToSyncedState()
+	fs.SetIgnoreSyncs(false)
+	opts.Create = false
+	return mustOpen(t, "db", opts)
+}
+
+// An installed snapshot is synced by its own batch, with the state
+// machine's restore. A compaction is not synced, nor is the apply before
+// it, but a crash never keeps the compaction without the apply (Open
+// would refuse the store), and the next synced batch makes both durable.
+func TestCrashAfterInstallAndCompact(t *testing.T) {
+	fs := vfs.NewStrictMem()
+	opts := memOptions(fs)
+	s := mustOpen(t, "db", opts)
+	mustAppend(t, s, entries(1, 5, 1)...)
+	mustSetHardState(t, s, raft.HardState{Term: 2, Vote: 1, Commit: 3})
+	setKV := func(b *Batch, applied uint64) {
+		b.SetApplied(applied)
+		mustPebble(b.Pebble().Set(appliedKVKey, binary.BigEndian.AppendUint64(nil, applied), nil))
+	}
+	// The term and vote do not change: only the install calls for the sync.
+	write(t, s, func(b *Batch) error {
+		snap := raft.Snapshot{Metadata: raft.SnapshotMetadata{Index: 20, Term: 2, ConfState: workloadConfState}}
+		if err := b.InstallSnapshot(snap); err != nil {
+			return err
+		}
+		setKV(b, 20)
+		b.SetHardState(raft.HardState{Term: 2, Vote: 1, Commit: 20})
+		return nil
+	})
+	s = crashAndReopen(t, fs, s, opts)
+	wantState(t, s, "after the install", 20, 20, 20)
+
+	write(t, s, func(b *Batch) error { // synced: it holds entries
+		b.SetHardState(raft.HardState{Term: 2, Vote: 1, Commit: 30})
+		return b.Append(entries(21, 30, 2))
+	})
+	applyAndCompact := func() {
+		write(t, s, func(b *Batch) error { setKV(b, 28); return nil })
+		if err := s.Compact(25, workloadConfState); err != nil {
+			t.Fatal(err)
+		}
+	}
+	applyAndCompact()
+	s = crashAndReopen(t, fs, s, opts)
+	wantState(t, s, "after an unsynced apply and compaction", 20, 20, 30)
+
+	applyAndCompact()
+	mustAppend(t, s, entry(31, 2))
+	s = crashAndReopen(t, fs, s, opts)
+	wantState(t, s, "after a synced append behind them", 25, 28, 31)
+	mustClose(t, s)
+}
+
+// wantState checks the snapshot index, applied index and last index of a
+// recovered store, and that it is consistent.
+func wantState(t *testing.T, s *Store, when string, snapshot, applied, last uint64) {
+	t.Helper()
+	st := s.Status()
+	if st.SnapshotIndex != snapshot || st.Applied != applied || st.LastIndex != last {
+		t.Fatalf("%s: snapshot %d, applied %d, last %d; want %d, %d, %d",
+			when, st.SnapshotIndex, st.Applied, st.LastIndex, snapshot, applied, last)
+	}
+	if err := checkConsistent(s); err != nil {
+		t.Fatalf("%s: %v", when, err)
+	}
+}
+
 // runUntilCrash runs a random number of workload steps, returning the
 // digest after each and the position of the last synced one.
 func runUntilCrash(t *testing.T, s *Store, rng *rand.Rand) (states []string, durable int) {
 	t.Helper()
-	w, _, err := startWorkload(s, rng, 3*snapshotChunkBytes/2)
+	w, _, err := startWorkload(s, rng)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +172,7 @@ func TestCrashChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := mustOpen(t, dir, Options{Create: true, Logger: quietLogger()})
-	w, a, err := startWorkload(s, rand.New(rand.NewPCG(seed, 1)), 64<<10)
+	w, a, err := startWorkload(s, rand.New(rand.NewPCG(seed, 1)))
 	for n := 0; err == nil && n < 100_000; n++ {
 		if _, err = fmt.Println(a); err != nil {
 			break

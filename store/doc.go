@@ -1,7 +1,8 @@
 // Package store is the durable state of one natsraft node, in one Pebble
-// database: the Raft log, the hard state, the latest snapshot, the applied
-// index, and (under a prefix the store leaves alone) the state machine's
-// key-value data. A *Store implements raft.Storage, the read-only view the
+// database: the Raft log, the hard state, the latest snapshot's metadata,
+// the applied index, and (under a prefix the store leaves alone) the state
+// machine's key-value data, which is also the snapshot's data (see
+// Snapshots). A *Store implements raft.Storage, the read-only view the
 // Raft core consults; the node actor writes it through Batch.
 //
 // # Key layout
@@ -20,16 +21,15 @@
 //	| 'r' 't'           | truncated state       | index and term of the entry before the   |
 //	|                   |                       | first stored one (the "dummy" entry)     |
 //	| 'r' 'e'           | log end               | index and term of the last entry         |
-//	| 'r' 's'           | snapshot metadata     | index, term, membership, data size       |
-//	| 'r' 'c' chunk(4)  | snapshot chunk        | bytes [chunk<<20, (chunk+1)<<20) of the  |
-//	|                   |                       | latest snapshot's data                   |
+//	| 'r' 's'           | snapshot metadata     | index, term and membership of the        |
+//	|                   |                       | truncated state: the latest snapshot     |
 //	| 'r' 'l' index(8)  | log entry             | the entry at index                       |
 //	| 'k' ...           | owned by kv/          | the replicated key-value data            |
 //	| 's' ...           | owned by server/      | e.g. the membership with member names    |
 //	+-------------------+-----------------------+------------------------------------------+
 //
-// Every 'r' key but the chunks and the log exists from the moment the
-// store is created; a missing one is corruption, not an empty state.
+// Every 'r' key but the log exists from the moment the store is created; a
+// missing one is corruption, not an empty state.
 //
 // # Value encoding
 //
@@ -39,20 +39,24 @@
 // integers are big-endian.
 //
 //	log entry:        crc32c(4) | term(8) | type(1) | data
-//	snapshot chunk:   crc32c(4) | snapshot index(8) | data (1 MiB but the last)
 //	hard state:       crc32c(4) | term(8) | vote(8) | commit(8)
 //	applied index:    crc32c(4) | index(8)
 //	truncated state:  crc32c(4) | index(8) | term(8)
 //	log end:          crc32c(4) | index(8) | term(8)
-//	snapshot meta:    crc32c(4) | index(8) | term(8) | data bytes(8) | chunks(4) |
+//	snapshot meta:    crc32c(4) | index(8) | term(8) |
 //	                  voters: count(4) id(8)... | learners: count(4) id(8)...
 //	identity:         crc32c(4) | format version(4) | node ID(8) | cluster ID
 //
+// The format version is 2. Version 1 also stored the snapshot's data, in
+// chunks, and two more fields in the snapshot metadata; Open refuses it
+// (ErrFormatVersion), as it refuses any version but its own.
+//
 // Checksums are verified on every read. Open reads and verifies everything:
 // each checksum; that the log runs without a gap from the first index to
-// the recorded log end and that its terms never decrease; that no entry lies below the
-// first index; that commit <= last index, applied <= commit, and that the
-// snapshot lies within the log with a matching term. Any failure is an
+// the recorded log end and that its terms never decrease; that no entry
+// lies below the first index; that commit <= last index and applied <=
+// commit; that the snapshot metadata names the truncated entry (same index
+// and term); and that applied >= the snapshot's index. Any failure is an
 // ErrCorrupt naming the damaged key ("log entry 7", "hard state"), and the
 // node does not start: it must not vote or serve from bad data. Damage
 // Pebble itself detects (block checksums, a truncated table, a missing
@@ -70,7 +74,9 @@
 // The node actor is the only writer. For one Ready:
 //
 //	b := s.NewBatch()
-//	b.InstallSnapshot(rd.Snapshot)   // if any: replaces log and snapshot
+//	b.InstallSnapshot(rd.Snapshot)   // if any: replaces log and snapshot;
+//	                                 // the state machine's restore and
+//	                                 // SetApplied(its index) go here too
 //	b.Append(rd.Entries)             // truncates a conflicting suffix first
 //	b.SetHardState(rd.HardState)     // if changed
 //	err := b.Commit()                // one Pebble batch, one sync
@@ -88,27 +94,53 @@
 // Pebble writes its WAL in commit order, so any later synced commit makes
 // it durable, and a crash before that loses it together with its applied
 // index, and the entries are applied again from the log. The same argument
-// lets CreateSnapshot and Compact skip the sync. The state machine reads
-// with Store.DB (or NewIndexedBatch to read its own pending writes).
+// lets Compact skip the sync (see Snapshots). The state machine reads with
+// Store.DB (or NewIndexedBatch to read its own pending writes).
 //
 // # Snapshots
 //
-// Creating one: the state machine serialises its data as of an applied
-// index i (reading a pebble.Snapshot, with ReadApplied on the same
-// snapshot for i), then the node calls CreateSnapshot(i, confState, data)
-// and later Compact(j) for some j <= i, keeping a few entries for slow
-// followers. Snapshot() returns the latest snapshot with its data verified.
+// The store keeps no snapshot data: the state machine's keys, in the same
+// database, are the snapshot. They hold the effects of every entry up to
+// Applied(), which is never below the snapshot's index. What the store
+// keeps is the snapshot's metadata (index, term, and the membership in
+// force at that index), and that is always the log's base: the truncated
+// entry, just before FirstIndex(). Snapshot() returns this metadata with
+// Data nil; InitialState's membership comes from it.
 //
-// Installing one from the leader: InstallSnapshot(snap) empties the log,
-// records snap's index and term as the truncated state and stores the
-// data, in the Ready's batch with its hard state. The state machine's
-// restore (delete its key range, write the image, SetApplied(snap index))
-// should go in that same batch: the switch is then atomic, and a crash
-// leaves either the old state or the new. If the restore runs in a later
-// batch instead, a crash between the two leaves a log that starts after
-// data the state machine does not have: at start, while Applied() is
-// below Snapshot()'s index, the node must restore from Snapshot() before
-// it applies anything (server/ does this).
+// Taking a snapshot is compacting the log: Compact(i, cs) discards the
+// entries up to i and records (i, term of i, cs) as the snapshot. Like
+// raft.MemoryStorage.Compact it returns ErrCompacted if i < FirstIndex and
+// ErrUnavailable if i > LastIndex; it also refuses an i beyond Applied(),
+// since nothing else would hold those entries' effects. A node compacts a
+// few entries behind Applied(), keeping them for slow followers.
+// Batch.Compact can share the state machine's apply batch: it checks i
+// against that batch's own SetApplied. Compact needs no sync of its own.
+// The batch that applied i committed before it (or is the same batch), and
+// Pebble writes its WAL in commit order, so whenever the compaction is on
+// disk the state machine's writes up to i are too: a crash loses only the
+// newest unsynced batches, never an apply while keeping a later
+// compaction.
+//
+// Sending a snapshot to a follower: the data is encoded when a follower
+// needs it, never kept. The node actor takes a pebble.Snapshot of the
+// database between two applies, so that it holds the state machine at
+// exactly Applied() (ReadApplied on it reads that index). The state
+// machine's keys are encoded from it off the actor, and sent with
+// metadata naming that index, its term and the membership in force there.
+// That index may lie beyond the store's snapshot; being applied, it is
+// still in the log or is the log's base, so its term is known. server/
+// does this.
+//
+// Installing a snapshot from the leader: InstallSnapshot(snap) empties the
+// log and makes snap's metadata its base, in the Ready's batch with its
+// hard state; the store ignores snap.Data. The state machine's restore
+// (delete its key range, write the image from snap.Data, and
+// SetApplied(snap's index)) must go in that same batch. The switch is then
+// atomic under one sync, and a crash leaves either the old state and log or
+// the new ones. Commit panics if the batch would leave Applied() below the
+// snapshot's index, and Open refuses such a store (ErrCorrupt): otherwise,
+// after a crash, the log would start after entries that the state machine
+// never applied.
 //
 // # Memory
 //
@@ -132,8 +164,10 @@
 // Open would refuse or Raft forbids: the term or commit index decreasing,
 // a vote changing within a term, an append removing or changing a
 // committed entry, log terms decreasing, commit beyond the last index,
-// applied beyond commit. Building with -tags invariants, or with -race,
-// also checks every in-memory invariant after each commit.
+// applied beyond commit or decreasing, and applied below the snapshot (an
+// install committed without the state machine's restore). Building with
+// -tags invariants, or with -race, also checks every in-memory invariant
+// after each commit.
 //
 // NB: Pebble replays its newest WAL up to the first damaged record and
 // treats the rest as a torn write from a crash. Damage to that tail cannot

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/cockroachdb/pebble/vfs"
@@ -112,13 +113,26 @@ func sameErr(got, want error) bool {
 	return errors.Is(got, want)
 }
 
-// mustPanic runs fn and fails unless it panics.
-func mustPanic(t *testing.T, name string, fn func()) {
+// mustPanic runs fn and fails unless it panics with a message containing
+// want.
+func mustPanic(t *testing.T, name, want string, fn func()) {
 	t.Helper()
+	msg, ok := panicMessage(fn)
+	switch {
+	case !ok:
+		t.Errorf("%s: did not panic", name)
+	case !strings.Contains(msg, want):
+		t.Errorf("%s: panicked with %q, want a message containing %q", name, msg, want)
+	}
+}
+
+// panicMessage runs fn and returns what it panicked with, if it did.
+func panicMessage(fn func()) (msg string, panicked bool) {
 	defer func() {
-		if recover() == nil {
-			t.Errorf("%s: did not panic", name)
+		if r := recover(); r != nil {
+			msg, panicked = fmt.Sprint(r), true
 		}
 	}()
 	fn()
+	return "", false
 }

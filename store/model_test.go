@@ -1,9 +1,9 @@
 package store
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/cockroachdb/pebble/vfs"
@@ -12,26 +12,33 @@ import (
 )
 
 // TestMatchesMemoryStorage runs random sequences of Append, SetHardState,
-// CreateSnapshot, Compact, ApplySnapshot, SetApplied and reopen against
-// both a Store and raft.MemoryStorage, and after every step compares all
-// that raft.Storage shows: FirstIndex, LastIndex, Term of every index
-// around the log, random Entries ranges and byte limits, Snapshot and
-// InitialState. Operations stay within what a correct Raft core asks
-// (nothing committed is truncated, terms never decrease); the error cases
-// of each operation are drawn too.
+// Compact, InstallSnapshot, SetApplied and reopen against both a Store and
+// raft.MemoryStorage, and after every step compares all that raft.Storage
+// shows: FirstIndex, LastIndex, Term of every index around the log, random
+// Entries ranges and byte limits, Snapshot's metadata and InitialState.
+//
+// The store keeps no snapshot data and its snapshot is always the log's
+// base, so Store.Compact(i, cs) is modelled by MemoryStorage's
+// CreateSnapshot(i, cs, nil) then Compact(i), and an install by
+// ApplySnapshot; Snapshot's data is not compared (the store's is nil).
+// Operations stay within what a correct Raft core and state machine ask
+// (nothing committed is truncated, terms never decrease, an install
+// restores the state machine in its batch); the error cases of each
+// operation are drawn too, and the store's own refusals: a compaction
+// beyond the applied index, and the commit of an install that leaves the
+// applied index below the snapshot.
 func TestMatchesMemoryStorage(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		m := newModel(t)
 		defer m.s.Close()
 		t.Repeat(map[string]func(*rapid.T){
-			"append":         m.append,
-			"setHardState":   m.setHardState,
-			"createSnapshot": m.createSnapshot,
-			"compact":        m.compact,
-			"applySnapshot":  m.applySnapshot,
-			"setApplied":     m.setApplied,
-			"reopen":         m.reopen,
-			"":               m.check,
+			"append":          m.append,
+			"setHardState":    m.setHardState,
+			"compact":         m.compact,
+			"installSnapshot": m.installSnapshot,
+			"setApplied":      m.setApplied,
+			"reopen":          m.reopen,
+			"":                m.check,
 		})
 	})
 }
@@ -126,43 +133,44 @@ func (m *model) setHardState(t *rapid.T) {
 	m.hs = hs
 }
 
-// createSnapshot draws an index up to the commit index (a state machine
-// snapshots only what it applied), or one of the error cases.
-func (m *model) createSnapshot(t *rapid.T) {
-	first, last := m.bounds()
-	snap, _ := m.ms.Snapshot()
-	i := rapid.SampledFrom([]uint64{
-		rapid.Uint64Range(max(snap.Metadata.Index, 1)-1, max(m.hs.Commit, snap.Metadata.Index)).Draw(t, "i"),
-		last + 1,
-	}).Draw(t, "which")
-	cs, data := drawConfState(t), drawSnapshotData(t)
-	got, gotErr := m.s.CreateSnapshot(i, cs, data)
-	if i < first-1 && i > snap.Metadata.Index {
-		// MemoryStorage panics here; the store refuses.
-		if !errors.Is(gotErr, raft.ErrCompacted) {
-			t.Fatalf("CreateSnapshot(%d) below first index %d: %v, want ErrCompacted", i, first, gotErr)
-		}
-		return
-	}
-	want, wantErr := m.ms.CreateSnapshot(i, cs, data)
-	if !sameErr(gotErr, wantErr) || !sameSnapshot(got, want) {
-		t.Fatalf("CreateSnapshot(%d): got %v %v, want %v %v", i, got.Metadata, gotErr, want.Metadata, wantErr)
-	}
-}
-
+// compact draws an index anywhere around the log, often within the
+// applied prefix, and a membership.
 func (m *model) compact(t *rapid.T) {
 	first, last := m.bounds()
-	i := rapid.Uint64Range(max(first, 2)-2, last+1).Draw(t, "i")
-	want := m.ms.Compact(i)
-	if got := m.s.Compact(i); !sameErr(got, want) {
+	i := rapid.SampledFrom([]uint64{
+		rapid.Uint64Range(max(first, 2)-2, last+1).Draw(t, "anyIndex"),
+		rapid.Uint64Range(first-1, max(first-1, m.applied)).Draw(t, "appliedIndex"),
+	}).Draw(t, "i")
+	cs := drawConfState(t)
+	m.checkCompact(t, i, cs, m.s.Compact(i, cs))
+}
+
+// checkCompact checks got, the store's answer to Compact(i, cs) with
+// m.applied applied, and makes the same change to m.ms.
+func (m *model) checkCompact(t *rapid.T, i uint64, cs raft.ConfState, got error) {
+	first, last := m.bounds()
+	switch {
+	case first <= i && i <= last && i > m.applied:
+		if got == nil || !strings.Contains(got.Error(), "would lose entries") {
+			t.Fatalf("Compact(%d) beyond the applied index %d: %v, want a refusal", i, m.applied, got)
+		}
+		return
+	case first <= i && i <= last:
+		if _, err := m.ms.CreateSnapshot(i, cs, nil); err != nil {
+			t.Fatalf("model: CreateSnapshot(%d): %v", i, err)
+		}
+	}
+	if want := m.ms.Compact(i); !sameErr(got, want) {
 		t.Fatalf("Compact(%d): got %v, want %v", i, got, want)
 	}
 }
 
-// applySnapshot installs a snapshot from a leader, in one batch with the
-// hard state that commits it and the state machine's applied index, or
-// tries an out-of-date one.
-func (m *model) applySnapshot(t *rapid.T) {
+// installSnapshot installs a snapshot from a leader, in one batch with the
+// hard state that commits it and the state machine's restore (its key and
+// applied index), or tries an out-of-date one. Sometimes the restore is
+// left out, which Commit refuses (panics) when the applied index would be
+// below the snapshot.
+func (m *model) installSnapshot(t *rapid.T) {
 	_, last := m.bounds()
 	cur, _ := m.ms.Snapshot()
 	lo := max(cur.Metadata.Index+1, m.hs.Commit)
@@ -173,9 +181,9 @@ func (m *model) applySnapshot(t *rapid.T) {
 	}).Draw(t, "which")
 	snap := raft.Snapshot{
 		Metadata: raft.SnapshotMetadata{Index: i, Term: m.term(last) + rapid.Uint64Range(0, 1).Draw(t, "term"), ConfState: drawConfState(t)},
-		Data:     drawSnapshotData(t),
+		Data:     rapid.SliceOfN(rapid.Byte(), 0, 100).Draw(t, "snapshotData"),
 	}
-	want := m.ms.ApplySnapshot(snap)
+	restore := rapid.IntRange(0, 4).Draw(t, "restore") > 0
 	hs := m.hs
 	hs.Commit = max(hs.Commit, i)
 	b := m.s.NewBatch()
@@ -183,26 +191,61 @@ func (m *model) applySnapshot(t *rapid.T) {
 	got := b.InstallSnapshot(snap)
 	if got == nil {
 		b.SetHardState(hs)
-		b.SetApplied(i)
-		got = b.Commit()
+		if restore {
+			b.SetApplied(i)
+			mustPebble(b.Pebble().Set(appliedKVKey, binary.BigEndian.AppendUint64(nil, i), nil))
+		}
+		msg, panicked := panicMessage(func() { got = b.Commit() })
+		if wantPanic := i > m.applied && !restore; panicked != wantPanic ||
+			panicked && !strings.Contains(msg, "restore the state machine") {
+			t.Fatalf("InstallSnapshot(%d) with applied %d, restore %v: Commit panic %q, want one: %v",
+				i, m.applied, restore, msg, wantPanic)
+		}
+		if panicked {
+			return
+		}
 	}
-	if !sameErr(got, want) {
-		t.Fatalf("ApplySnapshot(%d): got %v, want %v", i, got, want)
+	if want := m.ms.ApplySnapshot(snap); !sameErr(got, want) {
+		t.Fatalf("InstallSnapshot(%d): got %v, want %v", i, got, want)
 	}
-	if want == nil {
+	if got == nil {
 		m.ms.SetHardState(hs)
-		m.hs, m.applied = hs, i
+		m.hs = hs
+		if restore {
+			m.applied = i
+		}
 	}
 }
 
-// setApplied writes a state machine key with the applied index it covers.
+// setApplied writes a state machine key with the applied index it covers
+// and, sometimes, compacts the log in the same batch: the compaction may
+// count on the batch's own applied index.
 func (m *model) setApplied(t *rapid.T) {
+	first, last := m.bounds()
 	i := rapid.Uint64Range(m.applied, m.hs.Commit).Draw(t, "applied")
-	write(t, m.s, func(b *Batch) error {
+	apply := func(b *Batch) error {
 		b.SetApplied(i)
-		return b.Pebble().Set([]byte{KVPrefix, 'x'}, binary.BigEndian.AppendUint64(nil, i), nil)
-	})
+		return b.Pebble().Set(appliedKVKey, binary.BigEndian.AppendUint64(nil, i), nil)
+	}
+	if !rapid.Bool().Draw(t, "compactToo") {
+		write(t, m.s, apply)
+		m.applied = i
+		return
+	}
+	to := rapid.Uint64Range(first-1, min(i+1, last+1)).Draw(t, "compactTo")
+	cs := drawConfState(t)
+	b := m.s.NewBatch()
+	mustPebble(apply(b))
+	err := b.Compact(to, cs)
+	if err == nil {
+		err = b.Commit()
+	}
+	b.Close()
+	if err != nil {
+		write(t, m.s, apply) // as a node would, without the compaction
+	}
 	m.applied = i
+	m.checkCompact(t, to, cs, err)
 }
 
 func (m *model) reopen(t *rapid.T) {
@@ -273,18 +316,26 @@ func (m *model) checkState(t *rapid.T) {
 	}
 	got, err := m.s.Snapshot()
 	want, _ := m.ms.Snapshot()
-	if err != nil || !sameSnapshot(got, want) {
-		t.Fatalf("Snapshot = %v (%d bytes) %v, want %v (%d bytes)",
-			got.Metadata, len(got.Data), err, want.Metadata, len(want.Data))
+	if err != nil || !sameSnapshotMeta(got.Metadata, want.Metadata) || got.Data != nil {
+		t.Fatalf("Snapshot = %v (%d bytes) %v, want %v without data", got.Metadata, len(got.Data), err, want.Metadata)
 	}
-	if a := m.s.Applied(); a != m.applied {
-		t.Fatalf("Applied = %d, want %d", a, m.applied)
+	// The snapshot is the log's base, which the state machine holds.
+	first, _ := m.s.FirstIndex()
+	term, _ := m.s.Term(first - 1)
+	if got.Metadata.Index != first-1 || got.Metadata.Term != term {
+		t.Fatalf("snapshot %d (term %d) is not the log's base: first index %d, term %d before it",
+			got.Metadata.Index, got.Metadata.Term, first, term)
+	}
+	if a := m.s.Applied(); a != m.applied || a < got.Metadata.Index {
+		t.Fatalf("Applied = %d, want %d, at least the snapshot's %d", a, m.applied, got.Metadata.Index)
+	}
+	if kv := readAppliedKV(m.s); kv != m.applied {
+		t.Fatalf("state machine key says applied %d, want %d", kv, m.applied)
 	}
 }
 
-func sameSnapshot(a, b raft.Snapshot) bool {
-	return a.Metadata.Index == b.Metadata.Index && a.Metadata.Term == b.Metadata.Term &&
-		sameConfState(a.Metadata.ConfState, b.Metadata.ConfState) && bytes.Equal(a.Data, b.Data)
+func sameSnapshotMeta(a, b raft.SnapshotMetadata) bool {
+	return a.Index == b.Index && a.Term == b.Term && sameConfState(a.ConfState, b.ConfState)
 }
 
 func drawConfState(t *rapid.T) raft.ConfState {
@@ -292,20 +343,6 @@ func drawConfState(t *rapid.T) raft.ConfState {
 		Voters:   rapid.SliceOfN(rapid.Uint64Range(1, 9), 0, 5).Draw(t, "voters"),
 		Learners: rapid.SliceOfN(rapid.Uint64Range(10, 19), 0, 2).Draw(t, "learners"),
 	}
-}
-
-// drawSnapshotData is usually small; sometimes it spans several chunks.
-func drawSnapshotData(t *rapid.T) []byte {
-	size := rapid.SampledFrom([]int{0, 1, 100}).Draw(t, "snapshotBytes")
-	if rapid.IntRange(0, 15).Draw(t, "bigSnapshot") == 0 {
-		size = 2*snapshotChunkBytes + 7
-	}
-	seed := rapid.Byte().Draw(t, "snapshotSeed")
-	data := make([]byte, size)
-	for i := range data {
-		data[i] = seed + byte(i*7)
-	}
-	return data
 }
 
 // The property test's generators stay within Raft's rules; this checks
@@ -319,22 +356,29 @@ func TestMatchesMemoryStorageTable(t *testing.T) {
 		lo, hi, maxBytes uint64
 	}
 	steps := []struct {
-		name   string
-		do     func(*Store, *raft.MemoryStorage) (error, error)
-		checks []check
+		name string
+		do   func(*Store, *raft.MemoryStorage) (error, error)
+		// refusal, if set, is the store's error, where MemoryStorage has
+		// no such rule (and is left alone).
+		refusal string
+		checks  []check
 	}{
-		{"empty", nop, []check{{0, 0, 0}, {1, 1, 0}, {1, 2, 10}}},
-		{"append 1..5", appendBoth(entries(1, 5, 1)), []check{{1, 6, 1 << 30}, {2, 4, 0}, {0, 3, 0}, {5, 7, 0}}},
-		{"conflict at 3", appendBoth(entries(3, 4, 2)), []check{{1, 5, 1 << 30}, {4, 5, 0}}},
-		{"gap", appendBoth(entries(7, 8, 2)), nil},
-		{"compact 2", compactBoth(2), []check{{2, 5, 1 << 30}, {3, 5, 40}}},
-		{"compact again", compactBoth(2), nil},
-		{"compact beyond", compactBoth(9), nil},
-		{"below first", appendBoth(entries(1, 5, 2)), []check{{3, 6, 1 << 30}}},
+		{"empty", nop, "", []check{{0, 0, 0}, {1, 1, 0}, {1, 2, 10}}},
+		{"append 1..5", appendBoth(entries(1, 5, 1)), "", []check{{1, 6, 1 << 30}, {2, 4, 0}, {0, 3, 0}, {5, 7, 0}}},
+		{"conflict at 3", appendBoth(entries(3, 4, 2)), "", []check{{1, 5, 1 << 30}, {4, 5, 0}}},
+		{"gap", appendBoth(entries(7, 8, 2)), "", nil},
+		{"commit 4, apply 2", commitBoth(raft.HardState{Term: 2, Commit: 4}, 2), "", nil},
+		{"compact beyond applied", compactBoth(3), "would lose entries", []check{{1, 5, 1 << 30}}},
+		{"compact 2", compactBoth(2), "", []check{{2, 5, 1 << 30}, {3, 5, 40}}},
+		{"compact again", compactBoth(2), "", nil},
+		{"compact beyond", compactBoth(9), "", nil},
+		{"below first", appendBoth(entries(1, 5, 2)), "", []check{{3, 6, 1 << 30}}},
 	}
 	for _, st := range steps {
 		got, want := st.do(s, ms)
-		if !sameErr(got, want) {
+		if st.refusal != "" && (got == nil || !strings.Contains(got.Error(), st.refusal)) {
+			t.Fatalf("%s: error %v, want %q", st.name, got, st.refusal)
+		} else if st.refusal == "" && !sameErr(got, want) {
 			t.Fatalf("%s: error %v, want %v", st.name, got, want)
 		}
 		for _, c := range st.checks {
@@ -343,6 +387,11 @@ func TestMatchesMemoryStorageTable(t *testing.T) {
 			if diff := sameEntries(g, w); !sameErr(gErr, wErr) || diff != "" {
 				t.Errorf("%s: Entries%v = %v (%s), want %v", st.name, c, gErr, diff, wErr)
 			}
+		}
+		g, _ := s.Snapshot()
+		w, _ := ms.Snapshot()
+		if !sameSnapshotMeta(g.Metadata, w.Metadata) {
+			t.Errorf("%s: Snapshot %+v, want %+v", st.name, g.Metadata, w.Metadata)
 		}
 	}
 }
@@ -361,8 +410,33 @@ func appendBoth(ents []raft.Entry) func(*Store, *raft.MemoryStorage) (error, err
 	}
 }
 
+// commitBoth sets the hard state and, in the store, the applied index.
+func commitBoth(hs raft.HardState, applied uint64) func(*Store, *raft.MemoryStorage) (error, error) {
+	return func(s *Store, ms *raft.MemoryStorage) (error, error) {
+		b := s.NewBatch()
+		defer b.Close()
+		b.SetHardState(hs)
+		b.SetApplied(applied)
+		ms.SetHardState(hs)
+		return b.Commit(), nil
+	}
+}
+
+// tableConfState is the membership compactBoth records.
+var tableConfState = raft.ConfState{Voters: []uint64{1, 2, 3}}
+
+// compactBoth compacts the store and, unless the store refuses with an
+// error of its own, MemoryStorage as the store's Compact is modelled: a
+// snapshot at i, then Compact(i).
 func compactBoth(i uint64) func(*Store, *raft.MemoryStorage) (error, error) {
 	return func(s *Store, ms *raft.MemoryStorage) (error, error) {
-		return s.Compact(i), ms.Compact(i)
+		got := s.Compact(i, tableConfState)
+		if got != nil && !errors.Is(got, raft.ErrCompacted) && !errors.Is(got, raft.ErrUnavailable) {
+			return got, nil
+		}
+		if got == nil {
+			_, _ = ms.CreateSnapshot(i, tableConfState, nil) // Compact reports its failures.
+		}
+		return got, ms.Compact(i)
 	}
 }

@@ -17,11 +17,12 @@ import (
 // Open opens the store in dir, creating it only when the directory is
 // missing or empty and opts.Create is set. Before returning it verifies the
 // whole durable state: every checksum (identity, hard state, applied index,
-// truncated state, log end, snapshot metadata and chunks, every log
+// truncated state, log end, snapshot metadata, every log
 // entry); that the log runs without a gap from its first index to its
 // recorded end, holds nothing below its first index, and never decreases
 // in term; that commit <= last index and applied <= commit; and that the
-// snapshot lies within the log with a matching term. Any failure is an
+// snapshot metadata names the truncated entry, which the state machine has
+// applied. Any failure is an
 // ErrCorrupt naming what is damaged: a node must not vote or serve from
 // bad data. ErrLocked if another process has the store open.
 func Open(dir string, opts Options) (*Store, error) {
@@ -188,7 +189,7 @@ func initialize(db *pebble.DB, id Identity) error {
 		{appliedKey, encodeApplied(0)},
 		{truncatedKey, encodeEntryID(truncatedKey, entryID{})},
 		{logEndKey, encodeEntryID(logEndKey, entryID{})},
-		{snapMetaKey, encodeSnapshotMeta(snapshotMeta{})},
+		{snapMetaKey, encodeSnapshotMeta(raft.SnapshotMetadata{})},
 	} {
 		mustPebble(b.Set(kv[0], kv[1], nil))
 	}
@@ -226,10 +227,7 @@ func (s *Store) load(opts Options) error {
 	if err := loadLog(s.db, &s.mu.log, end); err != nil {
 		return err
 	}
-	if err := s.checkLoaded(); err != nil {
-		return err
-	}
-	return readSnapshotChunks(s.db, s.mu.snapshot, func(uint32, []byte) {})
+	return s.checkLoaded()
 }
 
 func (s *Store) loadIdentity(want Identity) (Identity, error) {
@@ -329,11 +327,11 @@ func (s *Store) checkLoaded() error {
 		return corruptf("hard state", hardStateKey, "commit index %d beyond the last log index %d", hs.Commit, l.last)
 	case s.mu.applied > hs.Commit:
 		return corruptf("applied index", appliedKey, "%d beyond the commit index %d", s.mu.applied, hs.Commit)
-	case snap.Index > l.last:
-		return corruptf("snapshot metadata", snapMetaKey, "index %d beyond the last log index %d", snap.Index, l.last)
-	case snap.Index >= l.dummy.index && l.term(snap.Index) != snap.Term:
-		return corruptf("snapshot metadata", snapMetaKey, "term %d at index %d, but the log has term %d",
-			snap.Term, snap.Index, l.term(snap.Index))
+	case s.mu.applied < snap.Index:
+		return corruptf("applied index", appliedKey, "%d below the snapshot index %d: the state machine lacks compacted entries", s.mu.applied, snap.Index)
+	case snap.Index != l.dummy.index || snap.Term != l.dummy.term:
+		return corruptf("snapshot metadata", snapMetaKey, "entry %d term %d, but the truncated state is entry %d term %d",
+			snap.Index, snap.Term, l.dummy.index, l.dummy.term)
 	}
 	return nil
 }

@@ -96,7 +96,7 @@ type Identity struct {
 
 // Store is the durable state of one node. It implements raft.Storage.
 //
-// One goroutine, the node actor, writes (Batch, CreateSnapshot, Compact)
+// One goroutine, the node actor, writes (Batch, Compact)
 // and makes the raft.Storage calls. Other goroutines may call the read
 // methods concurrently (metrics, status); a read waits while a commit is
 // syncing.
@@ -122,8 +122,10 @@ type Store struct {
 		hardState raft.HardState
 		// applied is the index of the last entry the state machine applied,
 		// as written by Batch.SetApplied.
-		applied  uint64
-		snapshot snapshotMeta
+		applied uint64
+		// snapshot is the log's base. Invariant: snapshot.Index ==
+		// log.dummy.index.
+		snapshot raft.SnapshotMetadata
 		log      memLog
 		// gen counts commits that changed the log or the snapshot; a Batch
 		// that read them at an older gen must not commit (see Batch).
@@ -172,7 +174,7 @@ func (s *Store) InitialState() (raft.HardState, raft.ConfState, error) {
 		return raft.HardState{}, raft.ConfState{}, err
 	}
 	defer s.mu.RUnlock()
-	md := cloneMetadata(s.mu.snapshot.SnapshotMetadata)
+	md := cloneMetadata(s.mu.snapshot)
 	return s.mu.hardState, md.ConfState, nil
 }
 
@@ -243,18 +245,15 @@ func (s *Store) FirstIndex() (uint64, error) {
 	return s.mu.log.firstIndex(), nil
 }
 
-// Snapshot implements raft.Storage: the latest snapshot, created or
-// installed, with its data read from Pebble and verified.
+// Snapshot implements raft.Storage with the latest snapshot's metadata
+// (Compact's or InstallSnapshot's) and no data: the data is the state
+// machine's, which the node encodes when a follower needs it.
 func (s *Store) Snapshot() (raft.Snapshot, error) {
 	if err := s.rlock(); err != nil {
 		return raft.Snapshot{}, err
 	}
-	// Read from a Pebble snapshot taken under the lock, so a large read
-	// neither blocks commits nor sees a newer snapshot's chunks.
-	meta, view := s.mu.snapshot, s.db.NewSnapshot()
-	s.mu.RUnlock()
-	snap, err := readSnapshot(view, meta)
-	return snap, errors.Join(err, view.Close())
+	defer s.mu.RUnlock()
+	return raft.Snapshot{Metadata: cloneMetadata(s.mu.snapshot)}, nil
 }
 
 // HardState returns the persisted hard state.
@@ -308,32 +307,16 @@ func (s *Store) Status() Status {
 	}
 }
 
-// CreateSnapshot records a snapshot of the state machine at index i, which
-// must be stored in the log, with membership cs in force at i and the
-// state machine's image data. The log is not compacted; call Compact. Like
-// raft.MemoryStorage: ErrSnapOutOfDate if i is not beyond the current
-// snapshot, ErrUnavailable if i > LastIndex; ErrCompacted if i is below
-// the first index.
-func (s *Store) CreateSnapshot(i uint64, cs raft.ConfState, data []byte) (raft.Snapshot, error) {
-	b := s.NewBatch()
-	defer b.Close()
-	snap, err := b.CreateSnapshot(i, cs, data)
-	if err == nil {
-		err = b.Commit()
-	}
-	if err != nil {
-		return raft.Snapshot{}, err
-	}
-	return snap, nil
-}
-
-// Compact discards the log entries up to and including i (like
+// Compact discards the log entries up to and including i and makes entry
+// i, with membership cs in force at it, the log's base: the snapshot that
+// Snapshot describes. i must be applied: the state machine's keys hold
+// the effects of every entry discarded, and are the snapshot's data. Like
 // raft.MemoryStorage.Compact: ErrCompacted if i < FirstIndex,
-// ErrUnavailable if i > LastIndex). Entry i's index and term are kept.
-func (s *Store) Compact(i uint64) error {
+// ErrUnavailable if i > LastIndex.
+func (s *Store) Compact(i uint64, cs raft.ConfState) error {
 	b := s.NewBatch()
 	defer b.Close()
-	if err := b.Compact(i); err != nil {
+	if err := b.Compact(i, cs); err != nil {
 		return err
 	}
 	return b.Commit()

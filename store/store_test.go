@@ -1,9 +1,11 @@
 package store
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -91,17 +93,14 @@ func TestReopenKeepsState(t *testing.T) {
 	mustAppend(t, s, entries(15, 30, 2)...)
 	hs := raft.HardState{Term: 2, Vote: 1, Commit: 25}
 	mustSetHardState(t, s, hs)
-	cs := raft.ConfState{Voters: []uint64{1, 2, 3}, Learners: []uint64{4}}
-	if _, err := s.CreateSnapshot(12, cs, []byte("image at 12")); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Compact(10); err != nil {
-		t.Fatal(err)
-	}
 	write(t, s, func(b *Batch) error {
 		b.SetApplied(12)
 		return b.Pebble().Set([]byte("kfoo"), []byte("bar"), nil)
 	})
+	cs := raft.ConfState{Voters: []uint64{1, 2, 3}, Learners: []uint64{4}}
+	if err := s.Compact(10, cs); err != nil {
+		t.Fatal(err)
+	}
 	before := s.Status()
 	mustClose(t, s)
 
@@ -122,9 +121,12 @@ func TestReopenKeepsState(t *testing.T) {
 		t.Errorf("reads after reopen: %+v, want one miss and an empty cache", st)
 	}
 	snap, err := s.Snapshot()
-	if err != nil || snap.Metadata.Index != 12 || snap.Metadata.Term != 1 ||
-		!sameConfState(snap.Metadata.ConfState, cs) || string(snap.Data) != "image at 12" {
+	if err != nil || snap.Metadata.Index != 10 || snap.Metadata.Term != 1 ||
+		!sameConfState(snap.Metadata.ConfState, cs) || snap.Data != nil {
 		t.Fatalf("Snapshot after reopen: %+v %q %v", snap.Metadata, snap.Data, err)
+	}
+	if _, gotCS, err := s.InitialState(); err != nil || !sameConfState(gotCS, cs) {
+		t.Fatalf("InitialState after reopen: membership %v %v, want %v", gotCS, err, cs)
 	}
 	if v, closer, err := s.DB().Get([]byte("kfoo")); err != nil || string(v) != "bar" {
 		t.Fatalf("kv key after reopen: %q %v", v, err)
@@ -137,10 +139,12 @@ func TestReopenKeepsState(t *testing.T) {
 }
 
 // One Ready's worth of writes, with a snapshot installed from the leader
-// and the state machine's restore, lands in one batch.
+// and the state machine's restore, lands in one batch. The store keeps the
+// snapshot's metadata as the log's base, and none of its data.
 func TestInstallSnapshotBatch(t *testing.T) {
-	s := mustOpen(t, "db", memOptions(vfs.NewMem()))
-	defer s.Close()
+	fs := vfs.NewMem()
+	s := mustOpen(t, "db", memOptions(fs))
+	defer func() { mustClose(t, s) }()
 	mustAppend(t, s, entries(1, 5, 1)...)
 	mustSetHardState(t, s, raft.HardState{Term: 1, Commit: 3})
 	snap := raft.Snapshot{
@@ -167,10 +171,85 @@ func TestInstallSnapshotBatch(t *testing.T) {
 	if _, err := s.Entries(5, 6, 100); !errors.Is(err, raft.ErrCompacted) {
 		t.Fatalf("old entry after install: %v, want ErrCompacted", err)
 	}
+	checkSnapshotMeta(t, s, snap.Metadata)
+	mustClose(t, s)
+	s = mustOpen(t, "db", Options{FS: fs, Logger: quietLogger()})
+	checkSnapshotMeta(t, s, snap.Metadata)
+	if v, closer, err := s.DB().Get([]byte("kstate")); err != nil || string(v) != "state at 50" {
+		t.Fatalf("restored state machine key after reopen: %q %v", v, err)
+	} else {
+		closer.Close()
+	}
 	b := s.NewBatch()
 	defer b.Close()
 	if err := b.InstallSnapshot(snap); !errors.Is(err, raft.ErrSnapOutOfDate) {
 		t.Fatalf("second install: %v, want ErrSnapOutOfDate", err)
+	}
+}
+
+// checkSnapshotMeta fails unless s's snapshot has metadata want, no data,
+// and is the log's base.
+func checkSnapshotMeta(t *testing.T, s *Store, want raft.SnapshotMetadata) {
+	t.Helper()
+	snap, err := s.Snapshot()
+	md := snap.Metadata
+	if err != nil || md.Index != want.Index || md.Term != want.Term ||
+		!sameConfState(md.ConfState, want.ConfState) || snap.Data != nil {
+		t.Fatalf("Snapshot = %+v with %d bytes, %v; want %+v without data", md, len(snap.Data), err, want)
+	}
+	first, _ := s.FirstIndex()
+	term, err := s.Term(md.Index)
+	if first != md.Index+1 || err != nil || term != md.Term {
+		t.Fatalf("snapshot %d (term %d) is not the log's base: first index %d, term %d %v",
+			md.Index, md.Term, first, term, err)
+	}
+}
+
+// Compact(i, cs) makes entry i the log's base, with membership cs, only
+// once the state machine has applied i: its keys are then the snapshot's
+// data, and no discarded entry is lost.
+func TestCompactRequiresApplied(t *testing.T) {
+	s := mustOpen(t, "db", memOptions(vfs.NewMem()))
+	defer s.Close()
+	mustAppend(t, s, entries(1, 4, 1)...)
+	mustAppend(t, s, entries(5, 10, 2)...)
+	mustSetHardState(t, s, raft.HardState{Term: 2, Commit: 8})
+	write(t, s, func(b *Batch) error { b.SetApplied(5); return nil })
+	cs := raft.ConfState{Voters: []uint64{1, 2, 3}}
+
+	if err := s.Compact(6, cs); err == nil || !strings.Contains(err.Error(), "would lose entries") {
+		t.Fatalf("Compact beyond the applied index: %v, want a refusal", err)
+	}
+	checkSnapshotMeta(t, s, raft.SnapshotMetadata{})
+	if err := s.Compact(5, cs); err != nil {
+		t.Fatalf("Compact(5): %v", err)
+	}
+	checkSnapshotMeta(t, s, raft.SnapshotMetadata{Index: 5, Term: 2, ConfState: cs})
+	for _, tc := range []struct {
+		i    uint64
+		want error
+	}{{4, raft.ErrCompacted}, {5, raft.ErrCompacted}, {11, raft.ErrUnavailable}} {
+		if err := s.Compact(tc.i, cs); !errors.Is(err, tc.want) {
+			t.Errorf("Compact(%d): %v, want %v", tc.i, err, tc.want)
+		}
+	}
+
+	// The state machine may compact in the batch that applies: the check
+	// sees the batch's own applied index.
+	cs2 := raft.ConfState{Voters: []uint64{1, 2}, Learners: []uint64{3}}
+	write(t, s, func(b *Batch) error {
+		if err := b.Compact(7, cs2); err == nil {
+			return fmt.Errorf("batch Compact(7) before SetApplied(8): no error")
+		}
+		b.SetApplied(8)
+		return b.Compact(8, cs2)
+	})
+	checkSnapshotMeta(t, s, raft.SnapshotMetadata{Index: 8, Term: 2, ConfState: cs2})
+	if _, gotCS, _ := s.InitialState(); !sameConfState(gotCS, cs2) {
+		t.Fatalf("InitialState membership %v, want the compaction's %v", gotCS, cs2)
+	}
+	if got, err := s.Entries(9, 11, 1<<30); err != nil || sameEntries(got, entries(9, 10, 2)) != "" {
+		t.Fatalf("entries after the compaction: %v %v", got, err)
 	}
 }
 
@@ -182,21 +261,30 @@ func TestSafetyChecksPanic(t *testing.T) {
 	mustAppend(t, s, entries(1, 10, 2)...)
 	mustSetHardState(t, s, raft.HardState{Term: 3, Vote: 1, Commit: 6})
 	for _, tc := range []struct {
-		name string
-		fn   func(b *Batch)
+		name, want string
+		fn         func(b *Batch)
 	}{
-		{"term regresses", func(b *Batch) { b.SetHardState(raft.HardState{Term: 2, Commit: 6}) }},
-		{"vote changes", func(b *Batch) { b.SetHardState(raft.HardState{Term: 3, Vote: 2, Commit: 6}) }},
-		{"vote forgotten", func(b *Batch) { b.SetHardState(raft.HardState{Term: 3, Commit: 6}) }},
-		{"commit regresses", func(b *Batch) { b.SetHardState(raft.HardState{Term: 3, Vote: 1, Commit: 5}) }},
-		{"commit beyond log", func(b *Batch) { b.SetHardState(raft.HardState{Term: 3, Vote: 1, Commit: 11}); _ = b.Commit() }},
-		{"truncates committed", func(b *Batch) { _ = b.Append(entries(5, 5, 2)) }},
-		{"rewrites committed", func(b *Batch) { _ = b.Append(entries(6, 12, 3)) }},
-		{"applied beyond commit", func(b *Batch) { b.SetApplied(7); _ = b.Commit() }},
+		{"term regresses", "term regresses", func(b *Batch) { b.SetHardState(raft.HardState{Term: 2, Commit: 6}) }},
+		{"vote changes", "vote in term 3 changes", func(b *Batch) { b.SetHardState(raft.HardState{Term: 3, Vote: 2, Commit: 6}) }},
+		{"vote forgotten", "vote in term 3 changes", func(b *Batch) { b.SetHardState(raft.HardState{Term: 3, Commit: 6}) }},
+		{"commit regresses", "commit index regresses", func(b *Batch) { b.SetHardState(raft.HardState{Term: 3, Vote: 1, Commit: 5}) }},
+		{"commit beyond log", "beyond last index", func(b *Batch) { b.SetHardState(raft.HardState{Term: 3, Vote: 1, Commit: 11}); _ = b.Commit() }},
+		{"truncates committed", "truncates committed", func(b *Batch) { _ = b.Append(entries(5, 5, 2)) }},
+		{"rewrites committed", "changes committed entry", func(b *Batch) { _ = b.Append(entries(6, 12, 3)) }},
+		{"applied beyond commit", "beyond commit index", func(b *Batch) { b.SetApplied(7); _ = b.Commit() }},
+		{"applied regresses", "applied index regresses", func(b *Batch) { b.SetApplied(3); b.SetApplied(2) }},
+		{"install without restore", "restore the state machine in the batch that installs", func(b *Batch) {
+			_ = b.InstallSnapshot(raft.Snapshot{Metadata: raft.SnapshotMetadata{Index: 20, Term: 3}})
+			b.SetHardState(raft.HardState{Term: 3, Vote: 1, Commit: 20})
+			_ = b.Commit()
+		}},
 	} {
 		b := s.NewBatch()
-		mustPanic(t, tc.name, func() { tc.fn(b) })
+		mustPanic(t, tc.name, tc.want, func() { tc.fn(b) })
 		b.Close()
+	}
+	if st := s.Status(); st.FirstIndex != 1 || st.LastIndex != 10 || st.SnapshotIndex != 0 || st.Applied != 0 {
+		t.Fatalf("state after the refused batches: %+v", st)
 	}
 	b := s.NewBatch()
 	defer b.Close()
@@ -228,7 +316,7 @@ func TestStaleBatchPanics(t *testing.T) {
 	if err := b1.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	mustPanic(t, "stale commit", func() { _ = b2.Commit() })
+	mustPanic(t, "stale commit", "after another batch changed it", func() { _ = b2.Commit() })
 	if last, _ := s.LastIndex(); last != 2 {
 		t.Fatalf("LastIndex = %d after the refused batch, want 2", last)
 	}
@@ -296,9 +384,10 @@ func TestConcurrentReaders(t *testing.T) {
 		mustAppend(t, s, entry(i, 1))
 		mustSetHardState(t, s, raft.HardState{Term: 1, Commit: i})
 		if i%50 == 0 {
-			if err := s.Compact(i - 10); err != nil {
-				t.Fatal(err)
-			}
+			write(t, s, func(b *Batch) error {
+				b.SetApplied(i)
+				return b.Compact(i-10, raft.ConfState{Voters: []uint64{1}})
+			})
 		}
 	}
 	close(done)
@@ -319,7 +408,8 @@ func readUntil(s *Store, done chan struct{}) error {
 		default:
 		}
 		st := s.Status()
-		if st.HardState.Commit > st.LastIndex || st.FirstIndex > st.LastIndex+1 {
+		if st.HardState.Commit > st.LastIndex || st.FirstIndex > st.LastIndex+1 ||
+			st.SnapshotIndex != st.FirstIndex-1 || st.Applied < st.SnapshotIndex {
 			return fmt.Errorf("inconsistent status %+v", st)
 		}
 		ents, err := s.Entries(st.FirstIndex, st.LastIndex+1, 1<<30)
@@ -405,16 +495,19 @@ func TestIndexedBatch(t *testing.T) {
 	}
 }
 
-// A store written in another format version is refused, not misread.
+// A store written in another format version is refused, not misread:
+// version 1 stored snapshot data and a longer snapshot metadata value.
 func TestFormatVersion(t *testing.T) {
-	fs := vfs.NewMem()
-	mustClose(t, mustOpen(t, "db", memOptions(fs)))
-	v := encodeIdentity(Identity{ClusterID: "c"})
-	v[crcBytes+3]++ // version 2
-	seal(identityKey, v)
-	rawUpdate(t, fs, "db", setKey(identityKey, v))
-	if _, err := Open("db", memOptions(fs)); !errors.Is(err, ErrFormatVersion) {
-		t.Fatalf("Open: %v, want ErrFormatVersion", err)
+	for _, version := range []uint32{formatVersion - 1, formatVersion + 1} {
+		fs := vfs.NewMem()
+		mustClose(t, mustOpen(t, "db", memOptions(fs)))
+		v := encodeIdentity(Identity{ClusterID: "c"})
+		binary.BigEndian.PutUint32(v[crcBytes:], version)
+		seal(identityKey, v)
+		rawUpdate(t, fs, "db", setKey(identityKey, v))
+		if _, err := Open("db", memOptions(fs)); !errors.Is(err, ErrFormatVersion) {
+			t.Fatalf("Open of version %d: %v, want ErrFormatVersion", version, err)
+		}
 	}
 }
 

@@ -15,17 +15,21 @@ import (
 
 // workload drives a store the way a node does, for the crash tests: Ready
 // batches (entries and hard state, synced), apply batches (a state
-// machine key with the applied index, not synced), snapshots and
-// compactions (not synced), and new terms that rewrite the uncommitted
-// tail. Entry data names its index and term; the state machine key holds
-// the applied index, so a check can tell whether the two were written
-// together.
+// machine key with the applied index, not synced), compactions of the
+// applied prefix (alone or in an apply batch, not synced), snapshots
+// installed from a leader with the state machine's restore (synced), and
+// new terms that rewrite the uncommitted tail. Entry data names its index
+// and term; the state machine key holds the applied index, so a check can
+// tell whether the two were written together.
 type workload struct {
-	s             *Store
-	rng           *rand.Rand
-	term          uint64
-	snapshotBytes int
+	s    *Store
+	rng  *rand.Rand
+	term uint64
 }
+
+// workloadConfState is the membership of every snapshot the workload
+// makes.
+var workloadConfState = raft.ConfState{Voters: []uint64{1, 2, 3}}
 
 // appliedKVKey is the state machine key every apply batch writes.
 var appliedKVKey = []byte{KVPrefix, 'a'}
@@ -48,8 +52,8 @@ func parseAck(line string) (a ack, err error) {
 
 // startWorkload begins a new term, as a restarted node that wins an
 // election would: the uncommitted tail is rewritten in the new term.
-func startWorkload(s *Store, rng *rand.Rand, snapshotBytes int) (*workload, ack, error) {
-	w := &workload{s: s, rng: rng, snapshotBytes: snapshotBytes}
+func startWorkload(s *Store, rng *rand.Rand) (*workload, ack, error) {
+	w := &workload{s: s, rng: rng}
 	a, err := w.newTerm()
 	return w, a, err
 }
@@ -63,13 +67,16 @@ func (w *workload) newTerm() (ack, error) {
 // step runs one random batch; synced says whether it was a Ready batch,
 // whose ack then holds.
 func (w *workload) step() (a ack, synced bool, err error) {
-	switch r := w.rng.IntN(20); {
-	case r == 0:
-		return ack{}, false, w.snapshot()
-	case r <= 3:
+	switch r := w.rng.IntN(40); {
+	case r <= 1:
+		return ack{}, false, w.compact()
+	case r <= 7:
 		return ack{}, false, w.apply()
-	case r == 4:
+	case r <= 9:
 		a, err = w.newTerm()
+		return a, true, err
+	case r == 10:
+		a, err = w.install()
 		return a, true, err
 	default:
 		last, _ := w.s.LastIndex()
@@ -94,11 +101,17 @@ func (w *workload) ready(from uint64) (ack, error) {
 	if err := b.Commit(); err != nil {
 		return ack{}, err
 	}
-	st := w.s.Status()
-	return ack{last: last, term: w.term, commit: hs.Commit, applied: st.Applied, snapshot: st.SnapshotIndex}, nil
+	return w.ack(last, hs.Commit), nil
 }
 
-// apply applies up to a random committed index.
+// ack describes the state a synced batch just made durable.
+func (w *workload) ack(last, commit uint64) ack {
+	st := w.s.Status()
+	return ack{last: last, term: w.term, commit: commit, applied: st.Applied, snapshot: st.SnapshotIndex}
+}
+
+// apply applies up to a random committed index and, one time in four,
+// compacts the log in the same batch up to a few entries behind it.
 func (w *workload) apply() error {
 	st := w.s.Status()
 	applied := st.Applied + w.rng.Uint64N(st.HardState.Commit-st.Applied+1)
@@ -108,41 +121,57 @@ func (w *workload) apply() error {
 	if err := b.Pebble().Set(appliedKVKey, binary.BigEndian.AppendUint64(nil, applied), nil); err != nil {
 		return err
 	}
+	if to := w.compactionIndex(applied); w.rng.IntN(4) == 0 && to > st.SnapshotIndex {
+		if err := b.Compact(to, workloadConfState); err != nil {
+			return err
+		}
+	}
 	return b.Commit()
 }
 
-// snapshot snapshots the state machine at the applied index and compacts
-// the log behind it, keeping a few entries.
-func (w *workload) snapshot() error {
+// compact compacts the log, alone in its batch, up to a few entries
+// behind the applied index (the state machine's keys are the snapshot).
+func (w *workload) compact() error {
 	st := w.s.Status()
-	if st.Applied <= st.SnapshotIndex || st.Applied < st.FirstIndex-1 {
-		return nil
-	}
-	data := snapshotImage(st.Applied, w.rng.IntN(w.snapshotBytes+1))
-	if _, err := w.s.CreateSnapshot(st.Applied, raft.ConfState{Voters: []uint64{1, 2, 3}}, data); err != nil {
-		return err
-	}
-	if to := st.Applied - min(st.Applied, 5); to >= st.FirstIndex {
-		return w.s.Compact(to)
+	if to := w.compactionIndex(st.Applied); to > st.SnapshotIndex {
+		return w.s.Compact(to, workloadConfState)
 	}
 	return nil
 }
 
-// snapshotImage is a recognisable image of the state at index.
-func snapshotImage(index uint64, size int) []byte {
-	data := make([]byte, size)
-	for i := range data {
-		data[i] = byte(index) + byte(i)
+// compactionIndex keeps up to five applied entries for slow followers.
+func (w *workload) compactionIndex(applied uint64) uint64 {
+	return applied - min(applied, w.rng.Uint64N(6))
+}
+
+// install installs a snapshot from the leader beyond the log's end, with
+// the state machine's restore, the applied index and the commit index in
+// the same synced batch, as a lagging follower does.
+func (w *workload) install() (ack, error) {
+	last, _ := w.s.LastIndex()
+	index := last + 1 + w.rng.Uint64N(10)
+	snap := raft.Snapshot{Metadata: raft.SnapshotMetadata{Index: index, Term: w.term, ConfState: workloadConfState}}
+	b := w.s.NewBatch()
+	defer b.Close()
+	if err := b.InstallSnapshot(snap); err != nil {
+		return ack{}, err
 	}
-	return data
+	if err := b.Pebble().Set(appliedKVKey, binary.BigEndian.AppendUint64(nil, index), nil); err != nil {
+		return ack{}, err
+	}
+	b.SetApplied(index)
+	b.SetHardState(raft.HardState{Term: w.term, Vote: 1, Commit: index})
+	if err := b.Commit(); err != nil {
+		return ack{}, err
+	}
+	return w.ack(index, index), nil
 }
 
 // checkRecovered verifies a reopened store against the last ack before a
 // crash: everything acknowledged is there, unless a later synced write in
 // a newer term replaced the acknowledged but uncommitted tail (as a
-// follower's log is by a new leader), and the state is consistent (every
-// entry's data names its own index and term, the state machine key agrees
-// with the applied index, the snapshot is the image of its index).
+// follower's log is by a new leader), and the state is consistent (see
+// checkConsistent).
 func checkRecovered(s *Store, a ack) error {
 	st := s.Status()
 	hs := st.HardState
@@ -162,6 +191,10 @@ func checkRecovered(s *Store, a ack) error {
 	return checkConsistent(s)
 }
 
+// checkConsistent verifies that every entry's data names its own index
+// and term, that the state machine key agrees with the applied index, and
+// that the snapshot is the log's base, without data, covered by the
+// applied index.
 func checkConsistent(s *Store) error {
 	st := s.Status()
 	ents, err := s.Entries(st.FirstIndex, st.LastIndex+1, math.MaxUint64)
@@ -180,8 +213,19 @@ func checkConsistent(s *Store) error {
 	if err != nil {
 		return err
 	}
-	if !bytes.Equal(snap.Data, snapshotImage(snap.Metadata.Index, len(snap.Data))) {
-		return fmt.Errorf("snapshot %d holds another image", snap.Metadata.Index)
+	md := snap.Metadata
+	term, err := s.Term(st.FirstIndex - 1)
+	switch {
+	case err != nil:
+		return err
+	case md.Index != st.FirstIndex-1 || md.Term != term:
+		return fmt.Errorf("snapshot %d (term %d) is not the log's base %d (term %d)", md.Index, md.Term, st.FirstIndex-1, term)
+	case st.Applied < md.Index:
+		return fmt.Errorf("applied index %d below the snapshot %d", st.Applied, md.Index)
+	case snap.Data != nil:
+		return fmt.Errorf("snapshot %d has %d bytes of data", md.Index, len(snap.Data))
+	case md.Index > 0 && !sameConfState(md.ConfState, workloadConfState):
+		return fmt.Errorf("snapshot %d has membership %v", md.Index, md.ConfState)
 	}
 	return nil
 }
@@ -216,7 +260,6 @@ func digest(s *Store) string {
 		return "snapshot: " + err.Error()
 	}
 	fmt.Fprintf(h, "snap %v", snap.Metadata)
-	h.Write(snap.Data)
 	return fmt.Sprintf("hs=%+v applied=%d kv=%d log=[%d,%d] snap=%d/%d sum=%x",
 		st.HardState, st.Applied, readAppliedKV(s), st.FirstIndex, st.LastIndex,
 		st.SnapshotIndex, st.SnapshotTerm, h.Sum32())

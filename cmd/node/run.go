@@ -85,7 +85,7 @@ cluster. With --nats-url the node uses an existing NATS deployment instead.`,
 	fl.DurationVar(&f.tick, "tick", 100*time.Millisecond, "Raft tick: heartbeat interval; elections take 10-20 ticks")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.BoolVar(&f.pprof, "pprof", false, "serve Go's profiler on the HTTP address under /debug/pprof/ (for diagnosis; keep the address private)")
-	fl.Uint64Var(&f.snapshotEntries, "snapshot-entries", 100000, "take a snapshot and compact the log every this many applied entries (each snapshot encodes the whole store)")
+	fl.Uint64Var(&f.snapshotEntries, "snapshot-entries", 100000, "log entries kept for followers slightly behind: the log is compacted every half of this many applied entries (a follower further behind gets a snapshot of the store)")
 	fl.StringVar(&f.natsUser, "nats-user", "", "user name of this node's NATS connection")
 	fl.StringVar(&f.natsPassword, "nats-password", "", "password of this node's NATS connection")
 	fl.StringVar(&f.natsToken, "nats-token", "", "token of this node's NATS connection")
