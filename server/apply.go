@@ -11,16 +11,20 @@ import (
 
 // apply applies committed entries to the state machine in one indexed
 // batch that also records the applied index, so a restart resumes exactly
-// after the last entry applied. The batch is not synced: the log entries
-// it covers are durable, so a crash loses nothing that cannot be
-// re-applied. Waiting callers are answered once the batch is committed.
-func (n *Node) apply(ents []raft.Entry) {
+// after the last entry applied, and hs if set (a commit index covering
+// them). The batch is not synced: the log entries it covers are durable,
+// so a crash loses nothing that cannot be re-applied. Waiting callers are
+// answered once the batch is committed.
+func (n *Node) apply(ents []raft.Entry, hs *raft.HardState) {
 	if len(ents) == 0 {
 		return
 	}
 	start := time.Now()
 	b := n.store.NewIndexedBatch()
 	defer b.Close()
+	if hs != nil {
+		b.SetHardState(*hs)
+	}
 	var answers []func()
 	for i := range ents {
 		if answer := n.applyEntry(b.Pebble(), &ents[i]); answer != nil {
