@@ -6,21 +6,20 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/natsraft/natsraft/internal/gobuild"
 	"github.com/natsraft/natsraft/server/etcdapi"
 )
 
-// etcdctlVersion is the etcdctl the test builds. `go install` refuses it
-// (its go.mod has replace directives), so it is built in a scratch module
-// that requires it and its sibling modules at the same version.
+// etcdctlVersion is the etcdctl the test builds (internal/gobuild: `go
+// install` refuses it, as its go.mod has replace directives), requiring it
+// and its sibling modules at the same version.
 const etcdctlVersion = "v3.7.3"
 
 // etcdctlBuildTimeout bounds the build (module downloads included).
@@ -32,45 +31,22 @@ var etcdctlModules = []string{"etcdctl/v3", "api/v3", "client/pkg/v3", "client/v
 // cache directory (so CI builds it once per run, developers once).
 func etcdctlBinary(t *testing.T) string {
 	t.Helper()
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		t.Fatal(err)
+	cmd := gobuild.Command{
+		Name:    "etcdctl",
+		Version: etcdctlVersion,
+		Package: "go.etcd.io/etcd/etcdctl/v3",
+		Check: func(bin string) bool {
+			out, err := exec.Command(bin, "version").Output()
+			return err == nil && bytes.Contains(out, []byte(strings.TrimPrefix(etcdctlVersion, "v")))
+		},
 	}
-	dir := filepath.Join(cache, "natsraft", "etcdctl-"+etcdctlVersion)
-	bin := filepath.Join(dir, "etcdctl")
-	if out, err := exec.Command(bin, "version").Output(); err == nil && bytes.Contains(out, []byte(strings.TrimPrefix(etcdctlVersion, "v"))) {
-		return bin
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	mod := t.TempDir()
-	gomod := "module etcdctlbuild\n\ngo 1.26.0\n\nrequire (\n"
 	for _, m := range etcdctlModules {
-		gomod += fmt.Sprintf("\tgo.etcd.io/etcd/%s %s\n", m, etcdctlVersion)
-	}
-	gomod += ")\n"
-	files := map[string]string{
-		"go.mod":   gomod,
-		"tools.go": "//go:build tools\n\npackage tools\n\nimport _ \"go.etcd.io/etcd/etcdctl/v3\"\n",
-	}
-	for name, body := range files {
-		if err := os.WriteFile(filepath.Join(mod, name), []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		cmd.Require = append(cmd.Require, "go.etcd.io/etcd/"+m+" "+etcdctlVersion)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), etcdctlBuildTimeout)
 	defer cancel()
-	tmp := filepath.Join(dir, fmt.Sprintf("etcdctl.%d.tmp", os.Getpid()))
-	for _, args := range [][]string{{"mod", "tidy"}, {"build", "-o", tmp, "go.etcd.io/etcd/etcdctl/v3"}} {
-		cmd := exec.CommandContext(ctx, "go", args...)
-		cmd.Dir = mod
-		cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOWORK=off")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("building etcdctl %s: go %s: %v\n%s", etcdctlVersion, strings.Join(args, " "), err, out)
-		}
-	}
-	if err := os.Rename(tmp, bin); err != nil {
+	bin, err := gobuild.Build(ctx, cmd)
+	if err != nil {
 		t.Fatal(err)
 	}
 	return bin
