@@ -69,12 +69,13 @@ func (n *Node) ReadBarrier(ctx context.Context) error {
 	return cmp.Or(awaitErr, err)
 }
 
-// AddLearner proposes adding a non-voting member named name.
+// AddLearner adds a non-voting member named name. Like PromoteMember and
+// RemoveMember, it returns once this node has applied the change.
 func (n *Node) AddLearner(ctx context.Context, name string) error {
 	return n.changeMembership(ctx, raft.ConfChangeAddLearner, name)
 }
 
-// PromoteMember proposes making the learner name a voter.
+// PromoteMember makes the learner name a voter.
 func (n *Node) PromoteMember(ctx context.Context, name string) error {
 	if !slices.ContainsFunc(n.Members(), func(m Member) bool { return m.Name == name && m.IsLearner }) {
 		return fmt.Errorf("%w: %q is not a learner", raft.ErrConfChangeInvalid, name)
@@ -82,8 +83,11 @@ func (n *Node) PromoteMember(ctx context.Context, name string) error {
 	return n.changeMembership(ctx, raft.ConfChangeAddVoter, name)
 }
 
-// RemoveMember proposes removing name from the cluster.
+// RemoveMember removes name from the cluster.
 func (n *Node) RemoveMember(ctx context.Context, name string) error {
+	if !slices.ContainsFunc(n.Members(), func(m Member) bool { return m.Name == name }) {
+		return fmt.Errorf("%w: %q is not a member", raft.ErrConfChangeInvalid, name)
+	}
 	return n.changeMembership(ctx, raft.ConfChangeRemove, name)
 }
 
@@ -101,11 +105,47 @@ func (n *Node) changeMembership(ctx context.Context, t raft.ConfChangeType, name
 		return err
 	}
 	cc := raft.ConfChange{Type: t, NodeID: NodeID(name), Context: mc}
-	return n.admin(ctx, &adminRequest{change: &cc, done: make(chan error, 1)})
+	ctx, cancel := n.withDefaultTimeout(ctx)
+	defer cancel()
+	if err := n.admin(ctx, &adminRequest{change: &cc, done: make(chan error, 1)}); err != nil {
+		return err
+	}
+	return n.awaitMembers(ctx, func(ms []Member) bool {
+		i := slices.IndexFunc(ms, func(m Member) bool { return m.Name == name })
+		switch t {
+		case raft.ConfChangeRemove:
+			return i < 0
+		case raft.ConfChangeAddLearner:
+			return i >= 0 && ms[i].IsLearner
+		default:
+			return i >= 0 && !ms[i].IsLearner
+		}
+	})
+}
+
+// awaitMembers waits until this node has applied a membership for which
+// done holds. A change this node proposed is only forwarded to the
+// leader, which may refuse it (another change in progress) or lose it (an
+// election): the caller then gets an error at its deadline, not success.
+func (n *Node) awaitMembers(ctx context.Context, done func([]Member) bool) error {
+	for {
+		changed := n.membersChanged.changed()
+		if done(n.Members()) {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return fmt.Errorf("the membership change was proposed but is not applied (the leader may have refused it: check the members and retry): %w", ctx.Err())
+		case <-n.actor.Done():
+			return fmt.Errorf("%w: %w", ErrStopped, n.actor.Err())
+		}
+	}
 }
 
 // admin submits a membership change or transfer; success means the core
-// accepted it (the change then commits, or the transfer completes, shortly).
+// accepted it (changeMembership then waits for the change to apply; a
+// transfer completes shortly).
 func (n *Node) admin(ctx context.Context, a *adminRequest) error {
 	ctx, cancel := n.withDefaultTimeout(ctx)
 	defer cancel()

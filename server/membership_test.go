@@ -196,3 +196,31 @@ func TestRestartAfterCompactingPastMembershipChanges(t *testing.T) {
 		}
 	}
 }
+
+// TestMembershipChangeReturnsOnceApplied: a change asked of a follower
+// (which forwards it to the leader) returns once that follower applied
+// it, so the caller sees the new membership at once. Removing a member
+// that does not exist is an error, as in etcd.
+func TestMembershipChangeReturnsOnceApplied(t *testing.T) {
+	c := testcluster.Start(t, "n1", "n2", "n3")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	follower := c.Nodes[otherThan(c, c.Leader())]
+	if err := follower.AddLearner(ctx, "n4"); err != nil {
+		t.Fatal(err)
+	}
+	if ms := follower.Members(); len(ms) != 4 || isVoter(follower.Status(), "n4") {
+		t.Fatalf("members right after AddLearner returned: %+v, want n4 as a learner", ms)
+	}
+	if err := follower.RemoveMember(ctx, "n4"); err != nil {
+		t.Fatal(err)
+	}
+	if ms := follower.Members(); len(ms) != 3 {
+		t.Fatalf("members right after RemoveMember returned: %+v, want n4 gone", ms)
+	}
+	short, cancelShort := context.WithTimeout(ctx, 2*time.Second)
+	defer cancelShort()
+	if err := follower.RemoveMember(short, "n9"); err == nil {
+		t.Fatal("removing a member that does not exist succeeded")
+	}
+}

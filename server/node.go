@@ -127,6 +127,8 @@ type Node struct {
 	}
 	// status is the latest published view, for concurrent readers.
 	status  atomic.Pointer[Status]
+	// membersChanged signals a published status with another membership.
+	membersChanged changeSignal
 	metrics *metrics
 	// lessor tracks lease deadlines (lease.go; etcd API issue 7).
 	lessor *lessor
@@ -156,6 +158,12 @@ type Node struct {
 	// appended remembers when each Ready's entries were handed out, to
 	// time append-to-commit; oldest first.
 	appended []appendedAt
+}
+
+// changeSignal broadcasts "something changed" to waiters.
+type changeSignal struct {
+	mu sync.Mutex
+	ch chan struct{}
 }
 
 type appendedAt struct {

@@ -1,6 +1,10 @@
 package server
 
-import "github.com/natsraft/natsraft/raft"
+import (
+	"slices"
+
+	"github.com/natsraft/natsraft/raft"
+)
 
 // Status is a node's view of itself and, on the leader, of its followers.
 type Status struct {
@@ -47,7 +51,31 @@ func (n *Node) publishStatus() {
 			State: p.State.String(), Learner: p.IsLearner, Active: p.RecentActive,
 		})
 	}
+	if prev := n.status.Load(); prev == nil || !slices.Equal(prev.Members, st.Members) {
+		n.membersChanged.signal()
+	}
 	n.status.Store(st)
+}
+
+// signal wakes everyone waiting for a change: it closes the current
+// channel and makes a new one.
+func (s *changeSignal) signal() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ch != nil {
+		close(s.ch)
+	}
+	s.ch = make(chan struct{})
+}
+
+// changed returns a channel closed at the next signal.
+func (s *changeSignal) changed() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ch == nil {
+		s.ch = make(chan struct{})
+	}
+	return s.ch
 }
 
 // roleName reports "learner" for a follower that does not vote.
