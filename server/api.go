@@ -83,7 +83,9 @@ func (n *Node) PromoteMember(ctx context.Context, name string) error {
 	return n.changeMembership(ctx, raft.ConfChangeAddVoter, name)
 }
 
-// RemoveMember removes name from the cluster.
+// RemoveMember removes name from the cluster. A node asked to remove itself
+// returns once the change is proposed: the leader stops replicating to a
+// removed member, which may never learn of its removal.
 func (n *Node) RemoveMember(ctx context.Context, name string) error {
 	if !slices.ContainsFunc(n.Members(), func(m Member) bool { return m.Name == name }) {
 		return fmt.Errorf("%w: %q is not a member", raft.ErrConfChangeInvalid, name)
@@ -109,6 +111,9 @@ func (n *Node) changeMembership(ctx context.Context, t raft.ConfChangeType, name
 	defer cancel()
 	if err := n.admin(ctx, &adminRequest{change: &cc, done: make(chan error, 1)}); err != nil {
 		return err
+	}
+	if t == raft.ConfChangeRemove && name == n.cfg.Name {
+		return nil // the leader stops replicating to a member it removed: it may never learn
 	}
 	return n.awaitMembers(ctx, func(ms []Member) bool {
 		i := slices.IndexFunc(ms, func(m Member) bool { return m.Name == name })

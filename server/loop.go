@@ -117,7 +117,10 @@ func (n *Node) runReady() {
 // splitDurable splits the committed entries into those already in the
 // store, which may be applied before this Ready's sync, and the rest,
 // applied after it. A committed entry is never overwritten (Raft's Log
-// Matching and Leader Completeness), so one stored is final. Applying it
+// Matching and Leader Completeness), so one stored below this Ready's
+// entries is final; at or above their first index, the store may still
+// hold an uncommitted entry of an older term that they replace (a
+// follower's conflicting suffix, found by the docker fault suite). Applying it
 // first answers its caller without waiting for the fsync of entries that
 // arrived meanwhile: under load, a leader's commit otherwise waits for
 // one more sync. Only when the Ready changes neither term nor vote: the
@@ -130,6 +133,11 @@ func (n *Node) splitDurable(rd *raft.Ready) (durable, rest []raft.Entry) {
 	}
 	last, err := n.store.LastIndex()
 	must(err, "reading the last index")
+	if len(rd.Entries) > 0 {
+		// This Ready's entries replace the stored ones from their first
+		// index on: a committed entry there is the new one, not yet stored.
+		last = min(last, rd.Entries[0].Index-1)
+	}
 	i := 0
 	for i < len(ents) && ents[i].Index <= last {
 		i++

@@ -126,10 +126,10 @@ type Node struct {
 		stopped bool
 	}
 	// status is the latest published view, for concurrent readers.
-	status  atomic.Pointer[Status]
+	status atomic.Pointer[Status]
 	// membersChanged signals a published status with another membership.
 	membersChanged changeSignal
-	metrics *metrics
+	metrics        *metrics
 	// lessor tracks lease deadlines (lease.go; etcd API issue 7).
 	lessor *lessor
 
