@@ -85,11 +85,7 @@ func (e *etcdctl) expect(want string, args ...string) {
 func TestEtcdctl(t *testing.T) {
 	bin := etcdctlBinary(t)
 	env := newEnv(t, etcdapi.Options{})
-	var eps []string
-	for _, n := range env.c.Names {
-		eps = append(eps, env.addrs[n])
-	}
-	ctl := &etcdctl{t: t, bin: bin, endpoints: strings.Join(eps, ",")}
+	ctl := &etcdctl{t: t, bin: bin, endpoints: strings.Join(env.c.Endpoints(), ",")}
 
 	ctl.expect("OK", "put", "foo", "bar") // revision 2
 	ctl.expect("OK", "put", "foo/a", "1") // 3
