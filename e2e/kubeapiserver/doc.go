@@ -1,7 +1,7 @@
 // Package kubeapiserver runs a real kube-apiserver with a natsraft cluster as
 // its datastore, the way it runs with etcd 3.7, and drives it over HTTPS
-// with plain net/http and encoding/json (no k8s.io modules in natsraft's
-// go.mod). The test covers what Kubernetes needs from its store: CRUD with
+// with plain net/http and encoding/json, as a user's tools would (e2e/kube
+// runs k8s.io/apiserver's storage layer in process). The test covers what Kubernetes needs from its store: CRUD with
 // optimistic concurrency and delete preconditions, paginated lists,
 // watches in order (with bookmarks and initial events), consistent reads,
 // compaction by kube-apiserver's own compactor (410 Gone below it), and the

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/natsraft/natsraft/e2e/internal/probe"
+	"github.com/natsraft/natsraft/server/etcdapi/etcdapitest"
 )
 
 // TestKubeAPIServer runs kube-apiserver on a 3-node natsraft cluster and
@@ -20,7 +21,7 @@ import (
 func TestKubeAPIServer(t *testing.T) {
 	bin := kubeAPIServerBinary(t)
 	nr := startNatsraft(t)
-	a := startAPIServer(t, bin, nr.endpoints())
+	a := startAPIServer(t, bin, nr.Endpoints())
 
 	t.Run("ReadyzEtcd", func(t *testing.T) { testReadyzEtcd(a.forTest(t)) })
 	t.Run("CRUD", func(t *testing.T) { testCRUD(a.forTest(t)) })
@@ -241,7 +242,7 @@ func testConsistentReads(a *apiServer) {
 // past a resourceVersion, a watch from it, an Exact list at it and a
 // continue token of it are all 410 Gone (Expired). The resource is the
 // uncached one, so the answers come from natsraft, not the watch cache.
-func testCompaction(a *apiServer, nr *natsraftCluster) {
+func testCompaction(a *apiServer, nr *etcdapitest.Cluster) {
 	const ns = "compaction"
 	a.createNamespace(ns)
 	a.create(ns, uncached, newObject(uncached, "c0"))
@@ -251,7 +252,7 @@ func testCompaction(a *apiServer, nr *natsraftCluster) {
 	// compaction revision is above it; this write makes such a revision.
 	a.create(ns, uncached, newObject(uncached, "c2"))
 	err := probe.Until(context.Background(), 4*compactionInterval+time.Minute, "kube-apiserver's compaction", func(context.Context) (bool, string, error) {
-		rev := nr.compactRevision()
+		rev := compactRevision(nr)
 		return rev > old.rv(a.t)+1, fmt.Sprintf("compact revision %d, want above %d", rev, old.rv(a.t)+1), nil
 	})
 	if err != nil {
@@ -289,7 +290,7 @@ func testCompaction(a *apiServer, nr *natsraftCluster) {
 // forwards the proposal there, where it is lost, and the request times out
 // (500 "etcdserver: request timed out"). Such a write is retried, as
 // Kubernetes clients retry.
-func testLeaderLoss(a *apiServer, nr *natsraftCluster) {
+func testLeaderLoss(a *apiServer, nr *etcdapitest.Cluster) {
 	const ns = "failover"
 	const objects = 10 // per resource; the leader stops after half of them
 	a.createNamespace(ns)
@@ -301,15 +302,15 @@ func testLeaderLoss(a *apiServer, nr *natsraftCluster) {
 	written := map[string][]object{}
 	for i := range objects {
 		if i == objects/2 {
-			leader := nr.leader()
-			nr.stop(leader)
+			leader := nr.Leader()
+			nr.StopNode(leader)
 			a.t.Logf("stopped the leader, %s", leader)
 		}
 		for _, resource := range []string{cached, uncached} {
 			written[resource] = append(written[resource], a.createRetrying(ns, resource, newObject(resource, fmt.Sprintf("f%d", i))))
 		}
 	}
-	a.t.Logf("new leader: %s", nr.leader())
+	a.t.Logf("new leader: %s", nr.Leader())
 	for _, resource := range slices.Sorted(maps.Keys(watches)) {
 		for i, want := range written[resource] {
 			got := watches[resource].expect("ADDED " + want.Metadata.Name)[0]
