@@ -30,6 +30,7 @@ func (n *Node) apply(ents []raft.Entry, hs *raft.HardState) {
 		if answer := n.applyEntry(b.Pebble(), &ents[i]); answer != nil {
 			answers = append(answers, answer)
 		}
+		n.settleInDoubt(ents[i].Term)
 	}
 	b.SetApplied(ents[len(ents)-1].Index)
 	must(b.Commit(), "committing applied entries")

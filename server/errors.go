@@ -36,6 +36,7 @@ var codeOf = []struct {
 	code ErrorCode
 }{
 	{ErrOutcomeUnknown, CodeTimeout}, // before ErrStopped, which it wraps
+	{ErrLeaderLost, CodeTimeout},
 	{ErrNoLeader, CodeNoLeader},
 	{raft.ErrProposalDropped, CodeNoLeader},
 	{ErrLeaderChanged, CodeLeaderChanged},

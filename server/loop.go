@@ -246,12 +246,38 @@ func (n *Node) leadershipChanged(ss raft.SoftState) {
 	if ss.Lead != n.lead {
 		n.lead = ss.Lead
 		n.metrics.leaderChanges.Inc()
+		// The next leader's entries: this term's if it has a leader, a
+		// later term's if not (a term has one leader at most).
+		n.doubtSeq, n.doubtTerm = n.nextSeq, n.rn.Status().Term
+		if ss.Lead == raft.None {
+			n.doubtTerm++
+		}
 	}
 	n.log.Info("raft role changed", "role", ss.Role, "leader", n.members.name(ss.Lead))
 	for id, w := range n.readsByID {
 		w.finish(ErrLeaderChanged)
 		delete(n.readsByID, id)
 	}
+}
+
+// settleInDoubt runs for each applied entry. Proposals made before a
+// change of leader were forwarded to, or appended by, a leader that is
+// gone; once an entry of the new term is applied, every entry before it is
+// too (the new leader's log holds all it will ever commit from earlier
+// terms before its first entry, §5.4.2), so a proposal still waiting was
+// not among them: it fails now with ErrLeaderLost instead of at its
+// deadline.
+func (n *Node) settleInDoubt(term uint64) {
+	if n.doubtSeq == 0 || term < n.doubtTerm {
+		return
+	}
+	for seq, p := range n.proposals {
+		if seq <= n.doubtSeq {
+			delete(n.proposals, seq)
+			p.finish(nil, ErrLeaderLost)
+		}
+	}
+	n.doubtSeq = 0
 }
 
 // sweepAbandoned forgets requests whose callers gave up.

@@ -34,6 +34,11 @@ var (
 	// or may not have been committed. Read before retrying (or retry with
 	// a Txn on mod_revision).
 	ErrOutcomeUnknown = errors.New("natsraft: the node stopped after accepting the write: its outcome is unknown")
+	// ErrLeaderLost: the leader changed while the write was in flight and
+	// the new leader's log does not hold it so far; it was most likely
+	// lost, but a delayed copy may still commit. Read before retrying (or
+	// retry with a Txn on mod_revision), as for ErrOutcomeUnknown.
+	ErrLeaderLost = errors.New("natsraft: the leader changed while the write was in flight: its outcome is unknown")
 )
 
 // Config configures one node.
@@ -153,6 +158,9 @@ type Node struct {
 	snapshotWriters  sync.WaitGroup
 	// snapshotsSending counts images the transport has not yet reported.
 	snapshotsSending int
+	// After a change of leader, the proposals up to doubtSeq are in doubt
+	// until an entry of doubtTerm or later is applied (loop.go).
+	doubtSeq, doubtTerm uint64
 	lead             uint64
 	commitIndex      uint64
 	// appended remembers when each Ready's entries were handed out, to

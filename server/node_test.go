@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -57,4 +58,27 @@ func TestClusterReplicatesAndSurvivesLeaderLoss(t *testing.T) {
 		v, ok, err := get(ctx, old, "after-"+newLead)
 		return err == nil && ok && v == "x"
 	})
+}
+
+// TestWriteForwardedToALostLeaderFailsOnceANewLeaderCommits: a follower
+// forwards a write to a leader that has just stopped; the write is lost.
+// Once the new leader's first entry is applied, the write cannot commit
+// any more (short of a delayed copy), and it fails with ErrLeaderLost
+// instead of waiting for its deadline.
+func TestWriteForwardedToALostLeaderFailsOnceANewLeaderCommits(t *testing.T) {
+	c := testcluster.Start(t, "n1", "n2", "n3")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	lead := c.Leader()
+	follower := c.Nodes[otherThan(c, lead)]
+	c.StopNode(lead)
+	lostCtx, cancelLost := context.WithTimeout(ctx, 20*time.Second)
+	defer cancelLost()
+	_, err := put(lostCtx, follower, "lost", "x")
+	if !errors.Is(err, server.ErrLeaderLost) {
+		t.Fatalf("write forwarded to a stopped leader: %v, want ErrLeaderLost", err)
+	}
+	if _, err := put(ctx, follower, "after", "y"); err != nil {
+		t.Fatalf("write under the new leader: %v", err)
+	}
 }

@@ -51,10 +51,10 @@ func (n *Node) publishStatus() {
 			State: p.State.String(), Learner: p.IsLearner, Active: p.RecentActive,
 		})
 	}
-	if prev := n.status.Load(); prev == nil || !slices.Equal(prev.Members, st.Members) {
-		n.membersChanged.signal()
+	prev := n.status.Swap(st)
+	if prev == nil || !slices.Equal(prev.Members, st.Members) {
+		n.membersChanged.signal() // after the swap: a waiter woken reads st
 	}
-	n.status.Store(st)
 }
 
 // signal wakes everyone waiting for a change: it closes the current

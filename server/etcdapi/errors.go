@@ -40,6 +40,7 @@ var grpcErrors = []struct {
 	{server.ErrNoLeader, rpctypes.ErrGRPCNoLeader},
 	{raft.ErrProposalDropped, rpctypes.ErrGRPCNoLeader},
 	{server.ErrLeaderChanged, rpctypes.ErrGRPCLeaderChanged},
+	{server.ErrLeaderLost, rpctypes.ErrGRPCTimeoutDueToLeaderFail},
 	{actor.ErrBusy, rpctypes.ErrGRPCRequestTooManyRequests},
 	{actor.ErrStopped, rpctypes.ErrGRPCStopped},
 	{server.ErrStopped, rpctypes.ErrGRPCStopped},
