@@ -161,8 +161,8 @@ type Node struct {
 	// After a change of leader, the proposals up to doubtSeq are in doubt
 	// until an entry of doubtTerm or later is applied (loop.go).
 	doubtSeq, doubtTerm uint64
-	lead             uint64
-	commitIndex      uint64
+	lead                uint64
+	commitIndex         uint64
 	// appended remembers when each Ready's entries were handed out, to
 	// time append-to-commit; oldest first.
 	appended []appendedAt
