@@ -96,8 +96,11 @@ cluster. With --nats-url the node uses an existing NATS deployment instead.`,
 	fl.StringVar(&f.natsKey, "nats-key", "", "client key for NATS TLS")
 	fl.StringVar(&f.natsAuthFile, "nats-auth-file", "", "JSON file of the embedded nats-server's users and roles (node, client); see docs")
 	fl.StringVar(&f.etcd.addr, "etcd-addr", "", "address of the etcd v3 gRPC API, e.g. 127.0.0.1:2379 (default off); see docs/etcd-compat.md")
-	fl.StringVar(&f.etcd.advertise, "etcd-advertise-url", "", "client URL of this member's etcd API as other members list it (default http://<etcd-addr>)")
+	fl.StringVar(&f.etcd.advertise, "etcd-advertise-url", "", "client URL of this member's etcd API as other members list it (default http(s)://<etcd-addr>)")
 	fl.DurationVar(&f.etcd.progressInterval, "etcd-watch-progress-notify-interval", etcdapi.DefaultProgressNotifyInterval, "interval of etcd watch progress notifications")
+	fl.StringVar(&f.etcd.certFile, "etcd-cert-file", "", "TLS certificate of the etcd API (with --etcd-key-file: clients use https:// URLs)")
+	fl.StringVar(&f.etcd.keyFile, "etcd-key-file", "", "TLS key of the etcd API")
+	fl.StringVar(&f.etcd.trustedCAFile, "etcd-trusted-ca-file", "", "CA file: the etcd API then requires client certificates signed by it")
 	return cmd
 }
 

@@ -2,6 +2,7 @@ package etcdapi
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"hash/fnv"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
@@ -53,6 +55,11 @@ type Options struct {
 	ProgressNotifyInterval time.Duration
 	// Version is the etcd version Status reports (DefaultVersion when empty).
 	Version string
+	// TLS, when set, serves the API over TLS (https:// client URLs);
+	// with ClientAuth set to require and verify client certificates, a
+	// client must present one signed by ClientCAs (etcd's
+	// --client-cert-auth with --trusted-ca-file). Nil: plain gRPC (h2c).
+	TLS *tls.Config
 	// Logger receives the API's logs; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -105,14 +112,18 @@ func New(node *server.Node, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.urls = urls
-	s.grpc = grpc.NewServer(
-		grpc.MaxRecvMsgSize(kv.DefaultMaxRequestBytes+grpcOverheadBytes),
+	serverOpts := []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(kv.DefaultMaxRequestBytes + grpcOverheadBytes),
 		grpc.MaxSendMsgSize(math.MaxInt32),
 		grpc.MaxConcurrentStreams(math.MaxUint32),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 		grpc.ChainUnaryInterceptor(s.unaryInterceptor),
 		grpc.ChainStreamInterceptor(s.streamInterceptor),
-	)
+	}
+	if opts.TLS != nil {
+		serverOpts = append(serverOpts, grpc.Creds(credentials.NewTLS(opts.TLS)))
+	}
+	s.grpc = grpc.NewServer(serverOpts...)
 	pb.RegisterKVServer(s.grpc, &kvServer{s: s})
 	pb.RegisterWatchServer(s.grpc, &watchServer{s: s})
 	pb.RegisterLeaseServer(s.grpc, &leaseServer{s: s})
