@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/natsraft/natsraft/raft"
+	"github.com/natsraft/natsraft/store"
 )
 
 // Handle is the node actor's body: step every event of the batch into the
@@ -39,8 +40,7 @@ func (n *Node) handleEvent(e *event) {
 	case evSnapshotBuilt:
 		n.snapshotBuilt(e.snapshot)
 	case evSnapshotSent:
-		n.snapshotsSending--
-		n.rn.ReportSnapshot(e.snapTo, !e.snapOK)
+		n.snapshotTransferred(e.snapTo, e.snapOK)
 	}
 }
 
@@ -186,15 +186,17 @@ func (n *Node) persist(rd *raft.Ready) {
 		return
 	}
 	start := time.Now()
-	b := n.store.NewBatch()
+	var b *store.Batch
 	var installed *memberTable
 	if rd.Snapshot != nil {
-		b.Close()
 		b = n.store.NewIndexedBatch() // the restore reads its own writes
+		defer b.Close()
 		must(b.InstallSnapshot(*rd.Snapshot), "installing snapshot")
 		installed = n.restoreSnapshot(b, *rd.Snapshot)
+	} else {
+		b = n.store.NewBatch()
+		defer b.Close()
 	}
-	defer b.Close()
 	must(b.Append(rd.Entries), "appending entries")
 	if !rd.HardState.IsEmpty() {
 		b.SetHardState(rd.HardState)

@@ -134,6 +134,17 @@ func (n *Node) noteSnapshotsSent(msgs []raft.Message) {
 	}
 }
 
+// snapshotTransferred reports a transfer's outcome to the core, and lets
+// the image go once no transfer uses it: it may be as large as the store,
+// and a follower that needs one later gets a fresher one.
+func (n *Node) snapshotTransferred(to uint64, ok bool) {
+	n.snapshotsSending--
+	if n.snapshotsSending == 0 {
+		n.outgoing = nil
+	}
+	n.rn.ReportSnapshot(to, !ok)
+}
+
 // snapshotData encodes the members, then the key-value state held by r.
 func (n *Node) snapshotData(r pebble.Reader, members []byte) ([]byte, error) {
 	var buf bytes.Buffer
