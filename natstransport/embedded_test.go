@@ -1,7 +1,10 @@
 package natstransport
 
 import (
+	"bytes"
 	"errors"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -113,5 +116,19 @@ func TestConnectInProcess(t *testing.T) {
 	a.Send([]raft.Message{{Type: raft.MsgVote, From: 1, To: 2, Term: 8}})
 	if got := in.next(t); got[0].Type != raft.MsgVote {
 		t.Fatalf("got %+v", got)
+	}
+}
+
+// TestServerLoggerLevels: the server's errors are errors, but a failed
+// route attempt (a peer not up yet, retried every second) is a warning.
+func TestServerLoggerLevels(t *testing.T) {
+	var buf bytes.Buffer
+	l := serverLogger{log: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	l.Errorf("Error trying to connect to route (attempt %d): %v", 1, "connection refused")
+	l.Errorf("Error flushing: %v", "broken pipe")
+	out := buf.String()
+	if !strings.Contains(out, `level=WARN msg="Error trying to connect to route (attempt 1)`) ||
+		!strings.Contains(out, `level=ERROR msg="Error flushing: broken pipe"`) {
+		t.Fatalf("log:\n%s", out)
 	}
 }
