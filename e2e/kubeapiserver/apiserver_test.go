@@ -8,11 +8,9 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -26,6 +24,7 @@ import (
 
 	"github.com/natsraft/natsraft/e2e/internal/artifacts"
 	"github.com/natsraft/natsraft/e2e/internal/probe"
+	"github.com/natsraft/natsraft/internal/testpki"
 )
 
 // Timeouts, generous for a loaded 2-core machine.
@@ -251,10 +250,7 @@ type credentials struct {
 
 func writeCredentials(t *testing.T, dir string) credentials {
 	t.Helper()
-	cert, key, err := selfSignedServingCert()
-	if err != nil {
-		t.Fatal(err)
-	}
+	pki := testpki.New(t) // the serving certificate, for 127.0.0.1
 	saKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -269,17 +265,16 @@ func writeCredentials(t *testing.T, dir string) credentials {
 	}
 	token := rand.Text()
 	c := credentials{
-		servingCert:             filepath.Join(dir, "serving.crt"),
-		servingKey:              filepath.Join(dir, "serving.key"),
-		roots:                   x509.NewCertPool(),
+		servingCert:             pki.ServerCert,
+		servingKey:              pki.ServerKey,
+		roots:                   pki.ClientConfig(t, false).RootCAs,
 		serviceAccountKey:       filepath.Join(dir, "service-account.key"),
 		serviceAccountPublicKey: filepath.Join(dir, "service-account.pub"),
 		tokens:                  filepath.Join(dir, "tokens.csv"),
 		token:                   token,
 	}
-	c.roots.AppendCertsFromPEM(cert)
 	for path, data := range map[string][]byte{
-		c.servingCert: cert, c.servingKey: key, c.serviceAccountKey: saKeyPEM,
+		c.serviceAccountKey:       saKeyPEM,
 		c.serviceAccountPublicKey: pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: saPublicDER}),
 		// token,user,uid,"group,..."
 		c.tokens: []byte(token + `,natsraft-e2e,natsraft-e2e,"system:masters"` + "\n"),
@@ -289,40 +284,6 @@ func writeCredentials(t *testing.T, dir string) credentials {
 		}
 	}
 	return c
-}
-
-// selfSignedServingCert is a certificate for 127.0.0.1 and localhost that
-// is its own CA, PEM-encoded, and its key.
-func selfSignedServingCert() (certPEM, keyPEM []byte, err error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, nil, err
-	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
-	if err != nil {
-		return nil, nil, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: "kube-apiserver natsraft e2e"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		DNSNames:              []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return nil, nil, err
-	}
-	keyPEM, err = privateKeyPEM(key)
-	if err != nil {
-		return nil, nil, err
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), keyPEM, nil
 }
 
 func privateKeyPEM(key *ecdsa.PrivateKey) ([]byte, error) {
