@@ -168,12 +168,6 @@ type Node struct {
 	appended []appendedAt
 }
 
-// changeSignal broadcasts "something changed" to waiters.
-type changeSignal struct {
-	mu sync.Mutex
-	ch chan struct{}
-}
-
 type appendedAt struct {
 	index uint64
 	at    time.Time

@@ -2,6 +2,7 @@ package server
 
 import (
 	"slices"
+	"sync"
 
 	"github.com/natsraft/natsraft/raft"
 )
@@ -55,6 +56,12 @@ func (n *Node) publishStatus() {
 	if prev == nil || !slices.Equal(prev.Members, st.Members) {
 		n.membersChanged.signal() // after the swap: a waiter woken reads st
 	}
+}
+
+// changeSignal broadcasts "something changed" to waiters.
+type changeSignal struct {
+	mu sync.Mutex
+	ch chan struct{}
 }
 
 // signal wakes everyone waiting for a change: it closes the current
