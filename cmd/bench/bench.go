@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -23,6 +24,7 @@ type benchOptions struct {
 	compare   []string
 	progress  string
 	tmpDir    string
+	cpuProf   string // file for a CPU profile of bench itself (its clients)
 	// stdout receives the results; stderr the progress and notes.
 	stdout, stderr io.Writer
 }
@@ -115,6 +117,10 @@ func runBench(ctx context.Context, o benchOptions, systems []systemStarter) erro
 	}
 	rep := &Report{Started: time.Now(), Host: hostInfo(), Command: strings.Join(os.Args, " "), Spec: o.specJSON(kinds)}
 	fmt.Fprint(o.stderr, busyWarning(rep.Host))
+	stopProfile, err := startCPUProfile(o.cpuProf)
+	if err != nil {
+		return err
+	}
 	var runErr error
 	for _, s := range systems {
 		res, err := runOnSystem(ctx, o, s, kinds)
@@ -127,7 +133,7 @@ func runBench(ctx context.Context, o benchOptions, systems []systemStarter) erro
 		}
 	}
 	rep.Comparison = compare(rep.Systems)
-	return errors.Join(runErr, writeOutputs(o, rep))
+	return errors.Join(runErr, stopProfile(), writeOutputs(o, rep))
 }
 
 func (o benchOptions) specJSON(kinds []Kind) specJSON {
@@ -256,4 +262,24 @@ func writeOutputs(o benchOptions, rep *Report) error {
 		}
 	}
 	return err
+}
+
+// startCPUProfile profiles bench's own process (the clients' side of
+// every request) into path until the returned stop is called; with an
+// empty path it does nothing.
+func startCPUProfile(path string) (stop func() error, err error) {
+	if path == "" {
+		return func() error { return nil }, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpu-profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		return nil, errors.Join(fmt.Errorf("--cpu-profile: %w", err), f.Close())
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		return f.Close()
+	}, nil
 }

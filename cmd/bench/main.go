@@ -68,6 +68,7 @@ func addBenchFlags(fl *pflag.FlagSet, o *benchOptions) {
 	fl.StringVar(&o.report, "report", "", "write a self-contained HTML report to this file")
 	fl.StringSliceVar(&o.compare, "compare", nil, "also run the workloads on: jetstream")
 	fl.StringVar(&o.progress, "progress", "auto", "progress bar: auto (on a terminal), on, off")
+	fl.StringVar(&o.cpuProf, "cpu-profile", "", "write a CPU profile of bench's own process (its clients) to this file")
 	fl.StringVar(&o.tmpDir, "tmp-dir", os.TempDir(), "where the clusters' data directories go (its disk is the one measured)")
 }
 
