@@ -25,31 +25,50 @@ func (n *Node) apply(ents []raft.Entry, hs *raft.HardState) {
 	if hs != nil {
 		b.SetHardState(*hs)
 	}
-	var answers []func()
 	for i := range ents {
-		if answer := n.applyEntry(b.Pebble(), &ents[i]); answer != nil {
-			answers = append(answers, answer)
-		}
+		n.applyEntry(b.Pebble(), &ents[i])
 		n.settleInDoubt(ents[i].Term)
 	}
 	b.SetApplied(ents[len(ents)-1].Index)
 	must(b.Commit(), "committing applied entries")
 	n.kv.Committed()
 	since(n.metrics.apply, start)
-	for _, answer := range answers {
-		answer()
-	}
+	n.answerApplied()
 }
 
-// applyEntry applies one entry; it returns how to answer the local caller
+// appliedAnswer is the outcome of a local caller's entry, delivered once
+// the batch that applied it is committed.
+type appliedAnswer struct {
+	p    *proposal
+	resp *kv.Response
+	err  error
+}
+
+// answerApplied answers the callers whose entries the last batch applied.
+func (n *Node) answerApplied() {
+	for i := range n.answers {
+		a := &n.answers[i]
+		if a.err != nil {
+			n.metrics.failed.Inc()
+		} else {
+			n.metrics.applied.Inc()
+		}
+		since(n.metrics.commitLatency, a.p.start)
+		a.p.finish(a.resp, a.err)
+	}
+	clear(n.answers)
+	n.answers = n.answers[:0]
+}
+
+// applyEntry applies one entry, and queues the answer to the local caller
 // waiting for it, if any.
-func (n *Node) applyEntry(b *pebble.Batch, e *raft.Entry) func() {
+func (n *Node) applyEntry(b *pebble.Batch, e *raft.Entry) {
 	switch {
 	case e.Type == raft.EntryConfChange:
 		n.applyConfChange(b, e)
-		return nil
+		return
 	case len(e.Data) == 0:
-		return nil // a leader's no-op (§5.4.2)
+		return // a leader's no-op (§5.4.2)
 	}
 	ref, req, err := decodeEntry(e.Data)
 	var resp *kv.Response
@@ -60,18 +79,14 @@ func (n *Node) applyEntry(b *pebble.Batch, e *raft.Entry) func() {
 		n.log.Error("skipping undecodable log entry", "index", e.Index, "err", err)
 	}
 	if ref.proposer != n.id {
-		return nil
+		return
 	}
 	p, ok := n.proposals[ref.seq]
 	if !ok {
-		return nil
+		return
 	}
 	delete(n.proposals, ref.seq)
-	return func() {
-		n.metrics.proposals.WithLabelValues(outcome(err)).Inc()
-		since(n.metrics.commitLatency, p.start)
-		p.finish(resp, err)
-	}
+	n.answers = append(n.answers, appliedAnswer{p: p, resp: resp, err: err})
 }
 
 // applyConfChange records a committed membership change with the member's
@@ -86,11 +101,4 @@ func (n *Node) applyConfChange(b *pebble.Batch, e *raft.Entry) {
 	must(n.members.save(b), "saving members")
 	n.tr.SetMembers(n.acceptedPeers())
 	n.log.Info("membership changed", "change", cc.Type, "member", n.members.name(cc.NodeID), "index", e.Index)
-}
-
-func outcome(err error) string {
-	if err != nil {
-		return "failed"
-	}
-	return "applied"
 }

@@ -57,7 +57,7 @@ func (n *Node) propose(p *proposal) {
 	n.nextSeq++
 	seq := n.nextSeq
 	if err := n.rn.Propose(withRef(p.data, proposalRef{proposer: n.id, seq: seq})); err != nil {
-		n.metrics.proposals.WithLabelValues("failed").Inc()
+		n.metrics.failed.Inc()
 		p.finish(nil, mapRaftError(err))
 		return
 	}

@@ -21,6 +21,8 @@ import (
 type metrics struct {
 	registry       *prometheus.Registry
 	proposals      *prometheus.CounterVec
+	applied        prometheus.Counter // proposals{result="applied"}, resolved once
+	failed         prometheus.Counter // proposals{result="failed"}
 	leaderChanges  prometheus.Counter
 	commitLatency  prometheus.Histogram
 	queueWait      prometheus.Histogram
@@ -48,6 +50,7 @@ func newMetrics() *metrics {
 		fsync:          hist("fsync_seconds", "Duration of the synced write of one Ready (term, vote, entries or snapshot changed)."),
 		apply:          hist("apply_seconds", "Duration of applying one Ready's committed entries."),
 	}
+	m.applied, m.failed = m.proposals.WithLabelValues("applied"), m.proposals.WithLabelValues("failed")
 	m.registry.MustRegister(m.proposals, m.leaderChanges, m.commitLatency, m.queueWait, m.appendToCommit, m.fsync, m.apply)
 	return m
 }

@@ -142,6 +142,7 @@ type Node struct {
 	rn           *raft.Node
 	nextSeq      uint64
 	proposals    map[uint64]*proposal
+	answers      []appliedAnswer // of the batch being applied (apply.go)
 	nextReadID   uint64
 	readsByID    map[uint64]*readWaiter
 	readsByIndex []*readWaiter
