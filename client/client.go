@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/natsraft/natsraft/server"
 	"github.com/natsraft/natsraft/server/natsapi"
@@ -82,6 +81,10 @@ type Client struct {
 	// writes and linearizable reads go to it directly (natsapi.NodeSubject),
 	// sparing the hop a follower adds by forwarding.
 	leader atomic.Pointer[string]
+	// header is the headers of an attempt that lasts AttemptTimeout, the
+	// usual case, built once. Invariant: never modified after New (nats.go
+	// only reads a request's headers, to encode them).
+	header nats.Header
 }
 
 // New returns a client of cluster over nc. The caller owns nc.
@@ -90,7 +93,7 @@ func New(nc *nats.Conn, cluster string, opts Options) (*Client, error) {
 		return nil, fmt.Errorf("%w: a NATS connection and a cluster name are required", ErrInvalidArgument)
 	}
 	opts.setDefaults()
-	return &Client{nc: nc, cluster: cluster, opts: opts}, nil
+	return &Client{nc: nc, cluster: cluster, opts: opts, header: requestHeader(opts.AttemptTimeout)}, nil
 }
 
 // Revision is the highest revision the client has seen in a response: no
@@ -121,14 +124,16 @@ type request struct {
 // passes. It retries what a node refused before it took effect (the
 // retryable codes, and no responder at all); it retries a timeout only
 // when the request is idempotent, and otherwise returns ErrTimeout: the
-// write's outcome is unknown.
+// write's outcome is unknown. The deadline is ctx's, or Options.Timeout
+// from now.
 func (c *Client) do(ctx context.Context, r request, out any) (*nats.Msg, error) {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.opts.Timeout)
-		defer cancel()
+	deadline, bounded := ctx.Deadline()
+	if !bounded {
+		deadline = time.Now().Add(c.opts.Timeout)
 	}
-	data, err := msgpack.Marshal(r.body)
+	cd := getCodec()
+	defer putCodec(cd)
+	data, err := cd.encode(r.body)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidArgument, err)
 	}
@@ -136,15 +141,23 @@ func (c *Client) do(ctx context.Context, r request, out any) (*nats.Msg, error) 
 	// more than the deadline does (no leader, rather than a timeout).
 	var refusal error
 	for attempt := 0; ; attempt++ {
-		reply, err := c.attempt(ctx, r, data)
+		reply, err := c.attempt(ctx, deadline, r, data)
 		if err == nil {
-			return reply, c.decode(reply, out)
+			return reply, c.decode(cd, reply, out)
 		}
 		if !c.retryable(r, err) {
 			return nil, err
 		}
 		if !errors.Is(err, ErrTimeout) {
 			refusal = err
+		}
+		if !bounded {
+			// Made only now: most calls need one attempt, and that is
+			// bounded by its own context.
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithDeadline(ctx, deadline)
+			defer cancel()
+			bounded = true
 		}
 		if c.backoff(ctx, attempt) != nil {
 			return nil, cmp.Or(refusal, err)
@@ -153,22 +166,18 @@ func (c *Client) do(ctx context.Context, r request, out any) (*nats.Msg, error) 
 }
 
 // attempt sends the request to whichever node answers first.
-func (c *Client) attempt(ctx context.Context, r request, data []byte) (*nats.Msg, error) {
-	timeout := c.opts.AttemptTimeout
-	if deadline, ok := ctx.Deadline(); ok {
-		timeout = min(timeout, time.Until(deadline))
-	}
+// REQUIRES: ctx has no deadline, or deadline is its deadline.
+func (c *Client) attempt(ctx context.Context, deadline time.Time, r request, data []byte) (*nats.Msg, error) {
+	actx, timeout, cancel := c.attemptContext(ctx, deadline)
+	defer cancel()
 	if timeout <= 0 {
 		return nil, c.timedOut(r, context.DeadlineExceeded)
 	}
-	actx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	msg := nats.NewMsg(c.subject(r))
-	msg.Data = data
-	msg.Header.Set(natsapi.HeaderContentType, natsapi.ContentTypeMsgpack)
-	// The node answers "timeout" a little before we give up, so that a
-	// late answer is not lost between the two deadlines.
-	msg.Header.Set(natsapi.HeaderTimeout, strconv.FormatInt(max(1, (timeout*9/10).Milliseconds()), 10))
+	header := c.header
+	if timeout != c.opts.AttemptTimeout {
+		header = requestHeader(timeout)
+	}
+	msg := &nats.Msg{Subject: c.subject(r), Data: data, Header: header}
 	reply, err := c.nc.RequestMsgWithContext(actx, msg)
 	c.learnLeader(msg.Subject != natsapi.Subject(c.cluster, r.endpoint), reply, err)
 	switch {
@@ -187,6 +196,38 @@ func (c *Client) attempt(ctx context.Context, r request, data []byte) (*nats.Msg
 	return reply, nil
 }
 
+// attemptContext bounds an attempt by AttemptTimeout, or by deadline when
+// that comes first, and returns the attempt's context and timeout. When
+// ctx ends at deadline already, ctx itself bounds the attempt: a context,
+// and its timer, fewer per call.
+// REQUIRES: ctx has no deadline, or deadline is its deadline.
+func (c *Client) attemptContext(ctx context.Context, deadline time.Time) (context.Context, time.Duration, context.CancelFunc) {
+	left := time.Until(deadline)
+	if left > c.opts.AttemptTimeout {
+		actx, cancel := context.WithTimeout(ctx, c.opts.AttemptTimeout)
+		return actx, c.opts.AttemptTimeout, cancel
+	}
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, left, noCancel
+	}
+	actx, cancel := context.WithDeadline(ctx, deadline)
+	return actx, left, cancel
+}
+
+// noCancel is the CancelFunc of a context that is the caller's to cancel.
+func noCancel() {}
+
+// requestHeader returns the headers of a request whose attempt lasts
+// timeout.
+func requestHeader(timeout time.Duration) nats.Header {
+	h := nats.Header{}
+	h.Set(natsapi.HeaderContentType, natsapi.ContentTypeMsgpack)
+	// The node answers "timeout" a little before we give up, so that a
+	// late answer is not lost between the two deadlines.
+	h.Set(natsapi.HeaderTimeout, strconv.FormatInt(max(1, (timeout*9/10).Milliseconds()), 10))
+	return h
+}
+
 // subject is the leader's own subject when the leader is known and r
 // needs it, else the queue group's.
 func (c *Client) subject(r request) string {
@@ -200,15 +241,23 @@ func (c *Client) subject(r request) string {
 // leader's subject that got no answer forgets it, so the next attempt
 // asks the queue group (a request nobody received is safe to resend).
 func (c *Client) learnLeader(direct bool, reply *nats.Msg, err error) {
-	if reply != nil {
-		lead := reply.Header.Get(natsapi.HeaderLeader)
-		c.leader.Store(&lead)
+	switch {
+	case reply != nil:
+		c.setLeader(reply.Header.Get(natsapi.HeaderLeader))
+	case err != nil && direct:
+		c.setLeader("")
+	}
+}
+
+// setLeader stores lead unless it is the leader already known: answers
+// mostly repeat it, and storing allocates.
+func (c *Client) setLeader(lead string) {
+	if cur := c.leader.Load(); cur != nil && *cur == lead {
 		return
 	}
-	if err != nil && direct {
-		none := ""
-		c.leader.Store(&none)
-	}
+	p := new(string) // not &lead: that would allocate on every call
+	*p = lead
+	c.leader.Store(p)
 }
 
 func (c *Client) timedOut(r request, cause error) error {
@@ -261,14 +310,14 @@ func replyError(m *nats.Msg) error {
 }
 
 // decode decodes a successful reply into out and notes its revision.
-func (c *Client) decode(reply *nats.Msg, out any) error {
+func (c *Client) decode(cd *codec, reply *nats.Msg, out any) error {
 	if rev, err := strconv.ParseInt(reply.Header.Get(natsapi.HeaderRevision), 10, 64); err == nil {
 		c.observe(rev)
 	}
 	if out == nil {
 		return nil
 	}
-	if err := msgpack.Unmarshal(reply.Data, out); err != nil {
+	if err := cd.decode(reply.Data, out); err != nil {
 		return fmt.Errorf("%w: undecodable reply from %s: %v", ErrInternal, reply.Header.Get(natsapi.HeaderNode), err)
 	}
 	return nil

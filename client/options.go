@@ -31,16 +31,19 @@ type op struct {
 	progressNotify  bool
 }
 
-func newOp(opts []OpOption) *op {
-	o := &op{}
+func newOp(opts []OpOption) op {
+	if len(opts) == 0 {
+		return op{} // the usual call: spares the allocation below
+	}
+	o := new(op) // on the heap: the compiler cannot see what opt does with it
 	for _, opt := range opts {
 		opt(o)
 	}
-	return o
+	return *o
 }
 
 // keyRange resolves key and the range options to kv's Key and RangeEnd.
-func (o *op) keyRange(key string) ([]byte, []byte) {
+func (o op) keyRange(key string) ([]byte, []byte) {
 	k := []byte(key)
 	switch {
 	case (o.prefix || o.fromKey) && len(k) == 0:
@@ -121,7 +124,7 @@ func WithFilterDelete() OpOption { return func(o *op) { o.filterDelete = true } 
 // without events) to the caller.
 func WithProgressNotify() OpOption { return func(o *op) { o.progressNotify = true } }
 
-func (o *op) rangeRequest(key string) *kv.RangeRequest {
+func (o op) rangeRequest(key string) *kv.RangeRequest {
 	k, end := o.keyRange(key)
 	return &kv.RangeRequest{Key: k, RangeEnd: end, Limit: o.limit, Revision: o.revision,
 		SortOrder: o.sortOrder, SortTarget: o.sortTarget, Serializable: o.serializable,
@@ -130,17 +133,17 @@ func (o *op) rangeRequest(key string) *kv.RangeRequest {
 		MinCreateRevision: o.minCreate, MaxCreateRevision: o.maxCreate}
 }
 
-func (o *op) putRequest(key, value string) *kv.PutRequest {
+func (o op) putRequest(key, value string) *kv.PutRequest {
 	return &kv.PutRequest{Key: []byte(key), Value: []byte(value), Lease: o.lease, PrevKv: o.prevKV,
 		IgnoreValue: o.ignoreValue, IgnoreLease: o.ignoreLease}
 }
 
-func (o *op) deleteRequest(key string) *kv.DeleteRangeRequest {
+func (o op) deleteRequest(key string) *kv.DeleteRangeRequest {
 	k, end := o.keyRange(key)
 	return &kv.DeleteRangeRequest{Key: k, RangeEnd: end, PrevKv: o.prevKV}
 }
 
-func (o *op) watchRequest(key string) kv.WatchRequest {
+func (o op) watchRequest(key string) kv.WatchRequest {
 	k, end := o.keyRange(key)
 	return kv.WatchRequest{Key: k, RangeEnd: end, StartRevision: o.revision, PrevKv: o.prevKV,
 		NoPut: o.filterPut, NoDelete: o.filterDelete}
