@@ -20,9 +20,10 @@ import (
 
 // fakeNode is a backend whose answers the test chooses.
 type fakeNode struct {
-	write func(ctx context.Context, req *kv.Request) (*kv.Response, error)
-	admin error
-	done  chan struct{}
+	write  func(ctx context.Context, req *kv.Request) (*kv.Response, error)
+	admin  error
+	leader string // the leader's name; "": none known
+	done   chan struct{}
 }
 
 func (f *fakeNode) Write(ctx context.Context, req *kv.Request) (*kv.Response, error) {
@@ -38,7 +39,11 @@ func (f *fakeNode) Watch(kv.WatchRequest) (*kv.Watcher, error) {
 }
 
 func (f *fakeNode) Status() server.Status {
-	return server.Status{Name: "fake", Cluster: "fake", Revision: 7}
+	st := server.Status{Name: "fake", Cluster: "fake", Revision: 7, Leader: f.leader}
+	if f.leader != "" {
+		st.LeaderID = 1
+	}
+	return st
 }
 
 func (f *fakeNode) Members() []server.Member                         { return nil }
@@ -50,7 +55,7 @@ func (f *fakeNode) Done() <-chan struct{}                            { return f.
 func (f *fakeNode) ID() uint64                                       { return 1 }
 
 // startFake serves a fakeNode on an embedded NATS server.
-func startFake(t *testing.T, f *fakeNode, opts Options) *nats.Conn {
+func startFake(t testing.TB, f *fakeNode, opts Options) *nats.Conn {
 	t.Helper()
 	ns, err := natstransport.StartServer(natstransport.ServerOptions{Port: natstransport.RandomPort, DontListen: true})
 	if err != nil {

@@ -23,8 +23,7 @@ func (a *api) rangeKeys(c *call) (reply, error) {
 	if err != nil {
 		return reply{}, err
 	}
-	return reply{revision: resp.Header.Revision, value: resp,
-		json: func() any { return RangeResponseToJSON(resp) }}, nil
+	return reply{revision: resp.Header.Revision, value: resp}, nil
 }
 
 func (a *api) put(c *call) (reply, error) {
@@ -36,8 +35,7 @@ func (a *api) put(c *call) (reply, error) {
 	if err != nil {
 		return reply{}, err
 	}
-	return reply{revision: resp.Put.Header.Revision, value: resp.Put,
-		json: func() any { return PutResponseToJSON(resp.Put) }}, nil
+	return reply{revision: resp.Put.Header.Revision, value: resp.Put}, nil
 }
 
 func (a *api) deleteRange(c *call) (reply, error) {
@@ -49,8 +47,7 @@ func (a *api) deleteRange(c *call) (reply, error) {
 	if err != nil {
 		return reply{}, err
 	}
-	return reply{revision: resp.DeleteRange.Header.Revision, value: resp.DeleteRange,
-		json: func() any { return DeleteResponseToJSON(resp.DeleteRange) }}, nil
+	return reply{revision: resp.DeleteRange.Header.Revision, value: resp.DeleteRange}, nil
 }
 
 func (a *api) txn(c *call) (reply, error) {
@@ -62,8 +59,7 @@ func (a *api) txn(c *call) (reply, error) {
 	if err != nil {
 		return reply{}, err
 	}
-	return reply{revision: resp.Txn.Header.Revision, value: resp.Txn,
-		json: func() any { return TxnResponseToJSON(resp.Txn) }}, nil
+	return reply{revision: resp.Txn.Header.Revision, value: resp.Txn}, nil
 }
 
 func (a *api) compact(c *call) (reply, error) {
@@ -75,8 +71,25 @@ func (a *api) compact(c *call) (reply, error) {
 	if err != nil {
 		return reply{}, err
 	}
-	return reply{revision: resp.Compaction.Header.Revision, value: resp.Compaction,
-		json: func() any { return CompactResponseJSON{Header: HeaderJSON(resp.Compaction.Header)} }}, nil
+	return reply{revision: resp.Compaction.Header.Revision, value: resp.Compaction}, nil
+}
+
+// jsonForm is the JSON body of a reply's value: kv's responses have JSON
+// forms of their own (jsonresp.go); any other value is its own.
+func jsonForm(v any) any {
+	switch v := v.(type) {
+	case *kv.RangeResponse:
+		return RangeResponseToJSON(v)
+	case *kv.PutResponse:
+		return PutResponseToJSON(v)
+	case *kv.DeleteRangeResponse:
+		return DeleteResponseToJSON(v)
+	case *kv.TxnResponse:
+		return TxnResponseToJSON(v)
+	case *kv.CompactionResponse:
+		return CompactResponseJSON{Header: HeaderJSON(v.Header)}
+	}
+	return v
 }
 
 // write replicates req; a response without the field of its request would

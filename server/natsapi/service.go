@@ -189,14 +189,15 @@ type call struct {
 	reply   string
 	data    []byte
 	header  micro.Headers
-	msgpack bool // the request (and so the response) is msgpack
+	msgpack bool     // the request (and so the response) is msgpack
+	scratch *scratch // of the worker serving the call; nil until then
 }
 
-// reply is a handler's answer: the msgpack value and its JSON form.
+// reply is a handler's answer: the msgpack value (its JSON form: see
+// jsonForm).
 type reply struct {
 	revision int64
 	value    any
-	json     func() any // nil: value has a JSON form of its own
 }
 
 // handler runs h for each request on its own goroutine, at most
@@ -219,15 +220,14 @@ func (a *api) accept(subject, replyTo string, data []byte, header micro.Headers,
 	if replyTo == "" {
 		return // a publish, not a request: nobody to answer
 	}
-	c := &call{subject: subject, reply: replyTo, data: data, header: header,
-		msgpack: header.Get(HeaderContentType) == ContentTypeMsgpack}
+	w := work{h: h, c: call{subject: subject, reply: replyTo, data: data, header: header,
+		msgpack: header.Get(HeaderContentType) == ContentTypeMsgpack}}
 	select {
 	case a.inflight <- struct{}{}:
 	default:
-		a.respondError(c, busyError{inflight: cap(a.inflight)})
+		a.refuseBusy(w.c)
 		return
 	}
-	w := work{c: c, h: h}
 	select {
 	case a.idle <- w:
 	default:
@@ -235,34 +235,10 @@ func (a *api) accept(subject, replyTo string, data []byte, header micro.Headers,
 	}
 }
 
-// work is a request for a worker: the call and its endpoint's handler.
-type work struct {
-	c *call
-	h func(*call) (reply, error)
-}
-
-// workerIdle is how long a worker waits for another request.
-const workerIdle = 5 * time.Second
-
-// worker serves w, then further requests until none comes for workerIdle.
-// Reusing goroutines keeps the stacks they grew while decoding requests: a
-// fresh goroutine per request spent about 4% of a loaded leader's CPU
-// growing its stack.
-func (a *api) worker(w work) {
-	idle := time.NewTimer(workerIdle)
-	defer idle.Stop()
-	for {
-		a.serve(w.c, w.h)
-		<-a.inflight
-		idle.Reset(workerIdle)
-		select {
-		case w = <-a.idle:
-		case <-idle.C:
-			return
-		case <-a.stopped:
-			return
-		}
-	}
+// refuseBusy answers a request beyond MaxInflight; it takes the call by
+// value so that only this path allocates it.
+func (a *api) refuseBusy(c call) {
+	a.respondError(&c, busyError{inflight: cap(a.inflight)})
 }
 
 // errMismatchedResponse: the service layer answered a write with a
@@ -327,13 +303,14 @@ func (a *api) recoverPanic(c *call) {
 	a.respondError(c, fmt.Errorf("internal error: %v", v))
 }
 
+// respond answers a worker's call with rep.
 func (a *api) respond(c *call, rep reply) {
-	data, err := a.encode(c.msgpack, rep)
+	data, err := a.encode(c, rep.value)
 	if err != nil {
 		a.respondError(c, err)
 		return
 	}
-	a.publish(c, data, a.headers(c.msgpack, rep.revision))
+	a.publish(c, data, a.headers(c, rep.revision))
 }
 
 func (a *api) publish(c *call, data []byte, h nats.Header) {
@@ -342,13 +319,15 @@ func (a *api) publish(c *call, data []byte, h nats.Header) {
 	}
 }
 
-// encode encodes a reply, refusing one that NATS could not carry.
-func (a *api) encode(msgpack bool, rep reply) ([]byte, error) {
-	v := rep.value
-	if !msgpack && rep.json != nil {
-		v = rep.json()
+// encode encodes a reply's value, refusing one that NATS could not carry.
+func (a *api) encode(c *call, v any) ([]byte, error) {
+	var data []byte
+	var err error
+	if c.msgpack {
+		data, err = c.scratch.marshal(v)
+	} else {
+		data, err = marshal(false, jsonForm(v))
 	}
-	data, err := marshal(msgpack, v)
 	if err != nil {
 		return nil, err
 	}
@@ -366,20 +345,11 @@ func (a *api) payloadLimit() int {
 	return int(a.nc.MaxPayload()) - headerRoomBytes
 }
 
-func (a *api) headers(msgpack bool, revision int64) nats.Header {
-	ct := ContentTypeJSON
-	if msgpack {
-		ct = ContentTypeMsgpack
-	}
-	h := nats.Header{
-		HeaderContentType: {ct},
-		HeaderRevision:    {strconv.FormatInt(revision, 10)},
-		HeaderNode:        {a.name},
-	}
-	if st := a.node.Status(); st.LeaderID != 0 {
-		h[HeaderLeader] = []string{st.Leader}
-	}
-	return h
+// headers are a response's headers, in the worker's map: valid until the
+// worker's next response.
+func (a *api) headers(c *call, revision int64) nats.Header {
+	st := a.node.Status() // a copy of the latest published status, no lock
+	return c.scratch.responseHeader(c.msgpack, revision, st.Leader, st.LeaderID != 0)
 }
 
 // respondError answers with a micro error: the stable code, a message for
