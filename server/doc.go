@@ -11,6 +11,8 @@
 //
 //  1. Step every event of the batch: ticks, peers' messages, client
 //     writes (Propose), linearizable reads (ReadIndex), membership changes.
+//     A leader holds client writes while its last append is uncommitted
+//     and proposes them together once it commits (loop.go, propose).
 //  2. While the core has a Ready: send Ready.Messages (a leader's appends
 //     may leave before its own sync, dissertation §10.2.1); persist the
 //     hard state, entries and any snapshot with the state machine's
@@ -21,7 +23,8 @@
 //     applied; Advance.
 //
 // A burst of client writes thus costs one log append, one fsync and one
-// message per peer. A storage error panics: the actor stops the node
+// message per peer; under load, a batch is every write that arrived while
+// the previous one was being replicated. A storage error panics: the actor stops the node
 // (fail-stop) rather than go on with state it cannot trust.
 //
 // # Log entries

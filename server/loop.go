@@ -13,12 +13,19 @@ import (
 // Handle is the node actor's body: step every event of the batch into the
 // core, then run Ready cycles until the core is quiet. A burst of client
 // writes thus becomes one log append, one fsync and one message per peer.
+// Writes held while an append was in flight are proposed as soon as it is
+// committed, as the next batch.
 func (n *Node) Handle(batch []event) {
 	for i := range batch {
 		n.handleEvent(&batch[i])
 	}
-	for n.rn.HasReady() {
-		n.runReady()
+	for {
+		for n.rn.HasReady() {
+			n.runReady()
+		}
+		if !n.releaseHeld() {
+			break
+		}
 	}
 	n.publishStatus()
 }
@@ -52,7 +59,50 @@ func (n *Node) stepMessages(msgs []raft.Message) {
 	}
 }
 
+// propose proposes a client write, or holds it while the leader's last
+// append is in flight. Under load this makes batches as large as the
+// clients' concurrency allows instead of as large as one fsync's worth of
+// arrivals: every batch costs the leader and each follower an fsync, a
+// Pebble commit and a message each way (about a millisecond of CPU over
+// the cluster on a small machine), so fewer, larger batches leave more of
+// the CPU for the writes themselves. A lone write never waits: with
+// nothing in flight it is proposed at once. The held writes are proposed
+// when the append commits, or at once if this node is not the leader
+// (the core forwards them to the leader or refuses them).
 func (n *Node) propose(p *proposal) {
+	if n.holding() {
+		n.held = append(n.held, p)
+		return
+	}
+	n.proposeNow(p)
+}
+
+// holding reports whether writes wait: this node leads and entries it
+// appended are not yet committed. Entries appended by this Handle's own
+// proposals count only from its first Ready on, so a mailbox batch is
+// proposed whole.
+func (n *Node) holding() bool {
+	return n.lead == n.id && len(n.appended) > 0
+}
+
+// releaseHeld proposes the held writes unless they must still wait, and
+// reports whether it proposed any.
+func (n *Node) releaseHeld() bool {
+	if len(n.held) == 0 || n.holding() {
+		return false
+	}
+	for _, p := range n.held {
+		if p.ctx.Err() == nil { // its caller gave up: nobody to answer
+			n.proposeNow(p)
+		}
+	}
+	clear(n.held)
+	n.held = n.held[:0]
+	return true
+}
+
+// proposeNow hands a write to the core.
+func (n *Node) proposeNow(p *proposal) {
 	since(n.metrics.queueWait, p.start)
 	n.nextSeq++
 	seq := n.nextSeq

@@ -45,7 +45,7 @@ func newMetrics() *metrics {
 		leaderChanges: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "natsraft", Name: "leader_changes_total",
 			Help: "Times this node saw the leader change."}),
 		commitLatency:  hist("commit_latency_seconds", "From a client write's arrival to its result, on the proposing node."),
-		queueWait:      hist("mailbox_wait_seconds", "Time a client write waits in the node's mailbox."),
+		queueWait:      hist("mailbox_wait_seconds", "Time a client write waits before it is proposed: in the node's mailbox, and on a leader until its append in flight commits."),
 		appendToCommit: hist("append_to_commit_seconds", "From the Ready that appended an entry to the commit covering it (fsync and replication round trip)."),
 		fsync:          hist("fsync_seconds", "Duration of the synced write of one Ready (term, vote, entries or snapshot changed)."),
 		apply:          hist("apply_seconds", "Duration of applying one Ready's committed entries."),

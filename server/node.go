@@ -165,8 +165,12 @@ type Node struct {
 	lead                uint64
 	commitIndex         uint64
 	// appended remembers when each Ready's entries were handed out, to
-	// time append-to-commit; oldest first.
+	// time append-to-commit; oldest first. Invariant: it holds exactly the
+	// appends not yet covered by the commit index (noteCommit).
 	appended []appendedAt
+	// held are the client writes waiting for the leader's append in
+	// flight to commit (loop.go, propose).
+	held []*proposal
 }
 
 type appendedAt struct {

@@ -82,3 +82,38 @@ func TestWriteForwardedToALostLeaderFailsOnceANewLeaderCommits(t *testing.T) {
 		t.Fatalf("write under the new leader: %v", err)
 	}
 }
+
+// TestAHeldWriteIsRefusedWhenTheLeaderStepsDown: a leader holds writes
+// while its last append is uncommitted (loop.go). With both followers
+// gone, the append never commits; once the leader steps down (check
+// quorum), the held write is proposed to a node without a leader and
+// refused at once, rather than waiting for its deadline.
+func TestAHeldWriteIsRefusedWhenTheLeaderStepsDown(t *testing.T) {
+	c := testcluster.Start(t, "n1", "n2", "n3")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	lead := c.Leader()
+	leader := c.Nodes[lead]
+	for name := range c.Nodes {
+		if name != lead {
+			c.StopNode(name)
+		}
+	}
+	inFlight := make(chan error, 1)
+	go func() {
+		_, err := put(ctx, leader, "in-flight", "x")
+		inFlight <- err
+	}()
+	c.WaitFor("the first write to be appended", func() bool {
+		st := leader.Status()
+		return st.LastIndex > st.CommitIndex
+	})
+	heldCtx, cancelHeld := context.WithTimeout(ctx, 30*time.Second)
+	defer cancelHeld()
+	_, err := put(heldCtx, leader, "held", "y")
+	if !errors.Is(err, server.ErrNoLeader) {
+		t.Fatalf("held write after the leader stepped down: %v, want ErrNoLeader", err)
+	}
+	cancel()
+	<-inFlight
+}
