@@ -14,13 +14,15 @@
 //     A leader holds client writes while its last append is uncommitted
 //     and proposes them together once it commits (loop.go, propose).
 //  2. While the core has a Ready: send Ready.Messages (a leader's appends
-//     may leave before its own sync, dissertation §10.2.1); persist the
-//     hard state, entries and any snapshot with the state machine's
-//     restore of it in one Pebble batch with one sync (persist); send
-//     Ready.MessagesAfterSync (votes, acks); apply committed entries in
-//     one indexed batch that also records the applied index (apply.go),
-//     then answer the waiting callers; release reads whose index is
-//     applied; Advance.
+//     may leave before its own sync, dissertation §10.2.1); on the leader,
+//     apply the committed entries already stored and answer their callers
+//     (splitDurable); persist the hard state, entries and any snapshot
+//     with the state machine's restore of it in one Pebble batch with one
+//     sync (persist); send Ready.MessagesAfterSync (votes, acks); apply
+//     the other committed entries (on a follower, all: it acknowledges
+//     first) in one indexed batch that also records the applied index
+//     (apply.go), then answer the waiting callers; release reads whose
+//     index is applied; Advance.
 //
 // A burst of client writes thus costs one log append, one fsync and one
 // message per peer; under load, a batch is every write that arrived while

@@ -14,18 +14,18 @@ import (
 // core, then run Ready cycles until the core is quiet. A burst of client
 // writes thus becomes one log append, one fsync and one message per peer.
 // Writes held while an append was in flight are proposed as soon as it is
-// committed, as the next batch.
+// committed, as the next batch, in the Ready that applies the committed
+// one: their appends leave before the apply.
 func (n *Node) Handle(batch []event) {
 	for i := range batch {
 		n.handleEvent(&batch[i])
 	}
 	for {
-		for n.rn.HasReady() {
-			n.runReady()
-		}
-		if !n.releaseHeld() {
+		n.releaseHeld()
+		if !n.rn.HasReady() {
 			break
 		}
+		n.runReady()
 	}
 	n.publishStatus()
 }
@@ -78,18 +78,17 @@ func (n *Node) propose(p *proposal) {
 }
 
 // holding reports whether writes wait: this node leads and entries it
-// appended are not yet committed. Entries appended by this Handle's own
-// proposals count only from its first Ready on, so a mailbox batch is
-// proposed whole.
+// handed out for appending are not yet committed. Entries of this
+// Handle's own proposals count only once a Ready has handed them out, so
+// a mailbox batch is proposed whole.
 func (n *Node) holding() bool {
-	return n.lead == n.id && len(n.appended) > 0
+	return n.lead == n.id && n.appendedTo > n.rn.Committed()
 }
 
-// releaseHeld proposes the held writes unless they must still wait, and
-// reports whether it proposed any.
-func (n *Node) releaseHeld() bool {
+// releaseHeld proposes the held writes unless they must still wait.
+func (n *Node) releaseHeld() {
 	if len(n.held) == 0 || n.holding() {
-		return false
+		return
 	}
 	for _, p := range n.held {
 		if p.ctx.Err() == nil { // its caller gave up: nobody to answer
@@ -98,7 +97,6 @@ func (n *Node) releaseHeld() bool {
 	}
 	clear(n.held)
 	n.held = n.held[:0]
-	return true
 }
 
 // proposeNow hands a write to the core.
@@ -174,11 +172,14 @@ func (n *Node) runReady() {
 // first answers its caller without waiting for the fsync of entries that
 // arrived meanwhile: under load, a leader's commit otherwise waits for
 // one more sync. Only when the Ready changes neither term nor vote: the
-// early batch then records the commit index it applies up to.
+// early batch then records the commit index it applies up to. Only on
+// the leader: a follower answers no client from its apply but its own
+// forwarded writes, and its acknowledgement is on the leader's commit
+// path, so it syncs and acknowledges first and applies after.
 func (n *Node) splitDurable(rd *raft.Ready) (durable, rest []raft.Entry) {
 	ents := rd.CommittedEntries
 	stored := n.store.HardState()
-	if rd.Snapshot != nil || (!rd.HardState.IsEmpty() && (rd.HardState.Term != stored.Term || rd.HardState.Vote != stored.Vote)) {
+	if n.lead != n.id || rd.Snapshot != nil || (!rd.HardState.IsEmpty() && (rd.HardState.Term != stored.Term || rd.HardState.Vote != stored.Vote)) {
 		return nil, ents
 	}
 	last, err := n.store.LastIndex()
@@ -207,10 +208,12 @@ func (n *Node) commitFor(durable []raft.Entry) *raft.HardState {
 	return &hs
 }
 
-// noteAppended remembers when entries were handed out for persistence.
+// noteAppended remembers when entries were handed out for persistence,
+// and the log's last index after them.
 func (n *Node) noteAppended(ents []raft.Entry) {
 	if len(ents) > 0 {
-		n.appended = append(n.appended, appendedAt{index: ents[len(ents)-1].Index, at: time.Now()})
+		n.appendedTo = ents[len(ents)-1].Index
+		n.appended = append(n.appended, appendedAt{index: n.appendedTo, at: time.Now()})
 	}
 }
 

@@ -18,7 +18,8 @@ import (
 // the same Ready, must not apply the new entry 4 early: the store still
 // holds the old one, and recording commit 4 before the new entry is
 // written made the append look like it changed a committed entry (found
-// by the docker fault suite's PauseLeader).
+// by the docker fault suite's PauseLeader). A follower applies nothing
+// early: it acknowledges first.
 func TestSplitDurable(t *testing.T) {
 	st, err := store.Open(filepath.Join(t.TempDir(), "db"), store.Options{
 		Create: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
@@ -59,6 +60,10 @@ func TestSplitDurable(t *testing.T) {
 			out = append(out, e.Index)
 		}
 		return out
+	}
+	follower := &Node{store: st, id: 1, lead: 2}
+	if durable, rest := follower.splitDurable(&cases[0].rd); len(durable) != 0 || len(rest) != 3 {
+		t.Errorf("a follower applies %d entries early and %d after the sync, want 0 and 3", len(durable), len(rest))
 	}
 	for _, c := range cases {
 		durable, rest := n.splitDurable(&c.rd)

@@ -165,9 +165,11 @@ type Node struct {
 	lead                uint64
 	commitIndex         uint64
 	// appended remembers when each Ready's entries were handed out, to
-	// time append-to-commit; oldest first. Invariant: it holds exactly the
-	// appends not yet covered by the commit index (noteCommit).
+	// time append-to-commit; oldest first.
 	appended []appendedAt
+	// appendedTo is the last index of the entries a Ready handed out
+	// last: the log's last index once they are stored.
+	appendedTo uint64
 	// held are the client writes waiting for the leader's append in
 	// flight to commit (loop.go, propose).
 	held []*proposal
