@@ -14,13 +14,15 @@ import (
 )
 
 func main() {
+	setGCPercent()
 	root := &cobra.Command{
 		Use:   "node",
 		Short: "natsraft: a Raft-replicated key-value store over NATS",
 		Long: `natsraft replicates an etcd-style key-value store with Raft. Raft messages
 travel over NATS; the log and the data live in Pebble.
 
-Every flag can also be set from the environment: --data-dir is NATSRAFT_DATA_DIR.`,
+Every flag can also be set from the environment: --data-dir is NATSRAFT_DATA_DIR.
+The garbage collector runs with GOGC=200 unless GOGC is set.`,
 		SilenceUsage: true,
 	}
 	root.AddCommand(newRunCommand(), newDevCommand(), newHealthCommand())
