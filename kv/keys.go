@@ -113,6 +113,7 @@ func splitRevision(rk []byte) (main, sub int64) {
 type span struct {
 	start, end []byte
 	empty      bool
+	single     bool // start alone (end is start+"\x00")
 }
 
 // makeSpan applies etcd's range_end rules: empty means the key alone,
@@ -120,7 +121,7 @@ type span struct {
 func makeSpan(key, rangeEnd []byte) span {
 	switch {
 	case len(rangeEnd) == 0:
-		return span{start: key, end: append(append(make([]byte, 0, len(key)+1), key...), 0)}
+		return span{start: key, end: append(append(make([]byte, 0, len(key)+1), key...), 0), single: true}
 	case len(rangeEnd) == 1 && rangeEnd[0] == 0:
 		return span{start: key}
 	}

@@ -121,6 +121,9 @@ func (v *view) visit(s span, rev int64, fn visitFunc) error {
 }
 
 func (v *view) visitLatest(s span, fn visitFunc) error {
+	if s.single {
+		return v.visitOneLatest(s.start, fn)
+	}
 	lower, upper := v.keys.latestBounds(s)
 	it, err := v.r.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
 	if err != nil {
@@ -130,6 +133,19 @@ func (v *view) visitLatest(s span, fn visitFunc) error {
 		err = fn(it.Key()[2:], it.Value())
 	}
 	return errors.Join(err, closeIter(it))
+}
+
+// visitOneLatest calls fn with key's latest version, if it exists: a
+// point lookup, which the bloom filters make cheaper than an iterator.
+func (v *view) visitOneLatest(key []byte, fn visitFunc) error {
+	rec, closer, err := v.r.Get(v.keys.latest(nil, key))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return errors.Join(fn(key, rec), closer.Close())
 }
 
 // visitHistory finds, for each key of s, its newest version <= rev and
