@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/cockroachdb/pebble"
 )
 
 // rangeFixture holds keys a (rev 2), ab (3), abc (4), b (5), c (6), then a
@@ -138,5 +140,35 @@ func TestRangeKeysWithZeroBytes(t *testing.T) {
 		if string(kv.Value) != "2" || kv.Version != 2 {
 			t.Fatalf("%s", kvString(&kv))
 		}
+	}
+}
+
+// TestRangeBetweenCommitAndPublish: a batch is committed to Pebble before
+// the Store publishes it (Committed). A Range in between sees its data,
+// so its header must carry its revision too, not the published one; once
+// published, the revision comes from the Store without reading it from
+// the snapshot (see Store.applying).
+func TestRangeBetweenCommitAndPublish(t *testing.T) {
+	h := newHarness(t, Options{})
+	h.put("k", "v1")
+	b := h.applyUncommitted(&Request{Put: &PutRequest{Key: []byte("k"), Value: []byte("v2")}})
+	if err := b.Commit(pebble.NoSync); err != nil {
+		t.Fatal(err)
+	}
+	check := func(when string, wantRev int64) {
+		t.Helper()
+		resp, err := h.s.Range(&RangeRequest{Key: []byte("k")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(resp.Kvs) != 1 || string(resp.Kvs[0].Value) != "v2" || resp.Kvs[0].ModRevision != wantRev || resp.Header.Revision != wantRev {
+			t.Fatalf("%s: header revision %d, kvs %s; want v2 at revision %d", when, resp.Header.Revision, kvsString(resp.Kvs), wantRev)
+		}
+	}
+	check("committed, not published", 3)
+	h.s.Committed()
+	check("published", 3)
+	if seq := h.s.applying.Load(); seq%2 != 0 {
+		t.Fatalf("applying is %d after Committed, want even", seq)
 	}
 }

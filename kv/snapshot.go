@@ -69,6 +69,7 @@ func (s *Store) Restore(r io.Reader, b *pebble.Batch) error {
 	if !b.Indexed() {
 		panic("kv: Restore needs an indexed batch")
 	}
+	s.beginApplying()
 	lower, upper := s.keys.all()
 	if err := b.DeleteRange(lower, upper, nil); err != nil {
 		return err

@@ -3,6 +3,7 @@ package kv
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/cockroachdb/pebble"
 )
@@ -28,6 +29,14 @@ type Store struct {
 	restored   bool    // Restore was applied since the last Committed
 	keyBuf     []byte  // scratch for Pebble keys
 	recBuf     []byte  // scratch for Pebble values
+
+	// applying is a sequence lock between the applier and Range: odd from
+	// the first Apply or Restore of a batch until its Committed or
+	// Discard, even otherwise. Invariant: while it is even, the database
+	// holds exactly the published state (the hub's revisions), so a Range
+	// whose snapshot was taken while it stayed at one even value may use
+	// them instead of reading them from the snapshot.
+	applying atomic.Uint64
 }
 
 // Open loads the Store kept in db under opts.Prefix. The caller owns db and
@@ -84,6 +93,7 @@ func (s *Store) Apply(b *pebble.Batch, req *Request) (*Response, error) {
 	if err := checkRequest(req); err != nil {
 		return nil, err
 	}
+	s.beginApplying()
 	t := &writeTxn{s: s, b: b, beginRev: s.rev}
 	resp, err := t.apply(req)
 	if err == nil && t.changes > 0 {
@@ -99,6 +109,22 @@ func (s *Store) Committed() {
 	s.hub.publish(s.pending, s.rev, s.compactRev, s.restored)
 	clear(s.pending)
 	s.pending, s.restored = s.pending[:0], false
+	s.endApplying()
+}
+
+// beginApplying marks a batch in progress (see applying). Applier only.
+func (s *Store) beginApplying() {
+	if s.applying.Load()%2 == 0 {
+		s.applying.Add(1)
+	}
+}
+
+// endApplying marks the batch committed and published, or discarded.
+// Applier only.
+func (s *Store) endApplying() {
+	if s.applying.Load()%2 == 1 {
+		s.applying.Add(1)
+	}
 }
 
 // Discard forgets the Applies since the last Committed, for a caller that
@@ -106,6 +132,7 @@ func (s *Store) Committed() {
 func (s *Store) Discard() error {
 	clear(s.pending)
 	s.pending, s.restored = s.pending[:0], false
+	defer s.endApplying()
 	return s.reload(s.db)
 }
 
@@ -132,13 +159,33 @@ func (s *Store) Range(req *RangeRequest) (*RangeResponse, error) {
 	if err := checkRange(req); err != nil {
 		return nil, err
 	}
-	snap := s.db.NewSnapshot()
-	defer snap.Close()
-	v, err := loadView(snap, s.keys)
+	v, closeSnap, err := s.snapshotView()
 	if err != nil {
 		return nil, err
 	}
+	defer closeSnap()
 	return v.rangeKeys(req)
+}
+
+// snapshotView returns a view of a new snapshot of the database. Its
+// revisions are the published ones when no batch was being applied while
+// the snapshot was taken (see applying), and are read from the snapshot
+// otherwise: a batch may be committed there and not yet published.
+func (s *Store) snapshotView() (view, func(), error) {
+	seq := s.applying.Load()
+	snap := s.db.NewSnapshot()
+	closeSnap := func() { _ = snap.Close() }
+	v := view{r: snap, keys: s.keys}
+	v.rev, v.compact = s.hub.published()
+	if seq%2 == 0 && s.applying.Load() == seq {
+		return v, closeSnap, nil
+	}
+	v, err := loadView(snap, s.keys)
+	if err != nil {
+		closeSnap()
+		return view{}, nil, err
+	}
+	return v, closeSnap, nil
 }
 
 // must panics on a storage error inside Apply (see Apply).
