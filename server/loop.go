@@ -144,6 +144,7 @@ func (n *Node) startAdmin(a *adminRequest) {
 // runReady does one Ready's duties in the order raft/doc.go states.
 func (n *Node) runReady() {
 	rd := n.rn.Ready()
+	n.noteCommit(rd.HardState.Commit) // before this Ready's own sync
 	n.noteSnapshotsSent(rd.Messages)
 	n.tr.Send(rd.Messages) // may precede the sync (dissertation §10.2.1)
 	n.noteAppended(rd.Entries)
@@ -158,7 +159,6 @@ func (n *Node) runReady() {
 		n.leadershipChanged(*rd.SoftState)
 	}
 	n.rn.Advance()
-	n.noteCommit(rd.HardState.Commit)
 	n.maybeCompactLog()
 }
 
