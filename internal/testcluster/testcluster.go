@@ -78,7 +78,10 @@ func (c *Cluster) StartNode(name string, cfg server.Config) *server.Node {
 	cfg.Name, cfg.Cluster, cfg.NATS, cfg.NATSEvents = name, "test", nc, events
 	cfg.DataDir = filepath.Join(c.dir, name)
 	if cfg.TickInterval == 0 {
-		cfg.TickInterval = 10 * time.Millisecond
+		// Elections take 10-20 ticks. At 10 ms, a node starved of CPU for
+		// 100 ms (the race detector, with other test packages on two cores)
+		// could lose its leadership in the middle of a test.
+		cfg.TickInterval = 20 * time.Millisecond
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
