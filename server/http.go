@@ -35,8 +35,13 @@ func StatusHandler(n *Node) http.Handler {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(n.Status())
+		WriteStatus(w, n.Status())
 	})
 	return mux
+}
+
+// WriteStatus answers GET /v1/status with st.
+func WriteStatus(w http.ResponseWriter, st Status) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(st)
 }

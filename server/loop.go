@@ -91,16 +91,19 @@ func (n *Node) releaseHeld() {
 		return
 	}
 	for _, p := range n.held {
-		if p.ctx.Err() == nil { // its caller gave up: nobody to answer
-			n.proposeNow(p)
-		}
+		n.proposeNow(p)
 	}
 	clear(n.held)
 	n.held = n.held[:0]
 }
 
-// proposeNow hands a write to the core.
+// proposeNow hands a write to the core, unless its caller gave up
+// meanwhile: it was answered that the write may or may not take effect,
+// and it does not.
 func (n *Node) proposeNow(p *proposal) {
+	if p.ctx.Err() != nil {
+		return
+	}
 	since(n.metrics.queueWait, p.start)
 	n.nextSeq++
 	seq := n.nextSeq

@@ -160,7 +160,12 @@ func (a *api) serveStatus(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	w.Header().Set(revisionHeader, formatRevision(a.n.Status().Revision))
+	st := a.n.Status()
+	w.Header().Set(revisionHeader, formatRevision(st.Revision))
+	if r.Method == http.MethodGet && r.URL.Path == "/v1/status" {
+		server.WriteStatus(w, st) // the status of the header's revision
+		return
+	}
 	a.status.ServeHTTP(w, r)
 }
 

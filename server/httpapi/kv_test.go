@@ -345,11 +345,17 @@ func testBadQueries(t *testing.T, c *cluster) {
 }
 
 // testTimeout: a request that cannot finish in RequestTimeout answers
-// 504 rather than hang.
+// 504 rather than hang; a write whose caller gave up before it was
+// proposed is not proposed at all.
 func testTimeout(t *testing.T, c *cluster) {
 	u := c.serve(c.Leader(), httpapi.Options{RequestTimeout: 1}) // 1ns: expired before the node answers
 	do(t, http.MethodGet, u+"/v1/kv/greeting", "").wantError(t, http.StatusGatewayTimeout, server.CodeTimeout)
 	do(t, http.MethodPut, u+"/v1/kv/timeout", "x").wantError(t, http.StatusGatewayTimeout, server.CodeTimeout)
+	// Had the timed-out put been proposed, it would be applied before this
+	// one answers; the read after both does not find it.
+	var put map[string]any
+	do(t, http.MethodPut, c.leaderURL()+"/v1/kv/after-timeout", "y").decode(t, http.StatusOK, &put)
+	do(t, http.MethodGet, c.leaderURL()+"/v1/kv/timeout", "").wantError(t, http.StatusNotFound, server.CodeNotFound)
 }
 
 func testStatusEndpoints(t *testing.T, c *cluster) {
