@@ -20,6 +20,10 @@ var watchTestOptions = Options{
 	WatchHeartbeat: 100 * time.Millisecond,
 }
 
+// startWatchCluster returns a cluster and a client that has read from it,
+// so that a watch it starts without a revision begins after that read
+// rather than at whatever "now" is when the watch reaches a node, which
+// could be after the test's first write.
 func startWatchCluster(t *testing.T) (*natsapitest.Cluster, *Client) {
 	c := natsapitest.Start(t, natsapi.Options{}, "n1", "n2", "n3")
 	cl, err := New(c.Conn(), c.Name(), watchTestOptions)
@@ -27,6 +31,9 @@ func startWatchCluster(t *testing.T) (*natsapitest.Cluster, *Client) {
 		t.Fatal(err)
 	}
 	c.Leader()
+	if _, err := cl.Get(testContext(t), "any"); err != nil {
+		t.Fatal(err)
+	}
 	return c, cl
 }
 

@@ -114,6 +114,12 @@ func (c *composeCluster) clientUserCanWatch(t *testing.T) {
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	const puts = 2 * client.DefaultWatchCredits
+	// A read first: the watch then starts after the revision the client
+	// has seen, not at whatever "now" is when its create request reaches
+	// a node, which may be after the first put.
+	if _, err := cl.Get(ctx, "auth/watched"); err != nil {
+		t.Fatal(err)
+	}
 	events := cl.Watch(wctx, "auth/watched")
 	for i := range puts {
 		value := fmt.Sprint(i)
